@@ -1,0 +1,1 @@
+"""mat-jax: MAT inpainting in JAX/Flax."""
