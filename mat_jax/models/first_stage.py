@@ -1,0 +1,109 @@
+"""Stage 1: the coarse network (partial-conv head, masked transformer body, SMM, style decoder)."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mat_jax.models import ops
+from mat_jax.models.config import MATConfig
+from mat_jax.models.layers import EqConv2d, EqDense, PartialConv2d, StyleConv, ToRGB
+from mat_jax.models.transformer import BasicLayer
+
+
+def bernoulli_map(rng: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """The SMM map: {0, 1} with probability 0.5 each (official: dropout(p=0.5) of a tensor of 0.5s)."""
+    return jax.random.bernoulli(rng, 0.5, shape).astype(jnp.float32)
+
+
+class DecStyleBlock(nn.Module):
+    """conv0 (StyleConv up=2) -> + skip -> conv1 (StyleConv) -> toRGB(skip=img). No noise in stage 1."""
+
+    dim: int
+    img_channels: int
+
+    @nn.compact
+    def __call__(self, x, img, style, skip):
+        x = StyleConv(self.dim, 3, up=2, use_noise=False, name="conv0")(x, style)
+        x = x + skip
+        x = StyleConv(self.dim, 3, use_noise=False, name="conv1")(x, style)
+        img = ToRGB(self.img_channels, name="toRGB")(x, style, img)
+        return x, img
+
+
+class FirstStage(nn.Module):
+    """images [B,R,R,3] in [-1,1], masks [B,R,R,1] (1 = known, 0 = hole), ws [B,num_ws,w_dim].
+
+    Returns (out1 [B,R,R,3] composited with the known pixels, aux dict of intermediates).
+    smm_map: [B, L_mid, dim] {0,1} map or None (drawn from the 'smm' RNG stream).
+    """
+
+    cfg: MATConfig
+
+    @nn.compact
+    def __call__(self, images, masks, ws, smm_map=None):
+        cfg = self.cfg
+        dim = cfg.stage1_dim
+        aux = {}
+        x = jnp.concatenate([masks - 0.5, images * masks], axis=-1)  # [B,R,R,4], mask channel first
+        x, m = PartialConv2d(dim, 3, "lrelu", name="conv_first")(x, masks)
+        aux["conv_first_x"], aux["conv_first_mask"] = x, m
+        skips = [x]
+        n_down = cfg.stage1_n_down
+        for i in range(n_down):
+            x, m = PartialConv2d(dim, 3, "lrelu", down=2, name=f"enc_conv_{i}")(x, m)
+            aux[f"enc_conv{i}_x"], aux[f"enc_conv{i}_mask"] = x, m
+            if i != n_down - 1:
+                skips.append(x)
+        b, t = x.shape[0], cfg.stage1_token_res
+        x = x.reshape(b, t * t, dim)  # [B, L, C]
+        m = m.reshape(b, t * t, 1)
+
+        sizes = cfg.stage1_token_sizes
+        resample = (None, "down", "down", "up", "up")
+        in_sizes = (t, t, t // 2, t // 4, t // 2)
+
+        def layer(i):
+            return BasicLayer(dim, cfg.stage1_depths[i], cfg.stage1_heads, cfg.stage1_window_sizes[i],
+                              in_sizes[i], resample[i], cfg.stage1_mlp_ratio, cfg.attention, cfg.mask_update,
+                              cfg.block, cfg.shifted_windows, name=f"tran_{i}")
+
+        for i in (0, 1):  # encoder layers; the official passes the mask to both (stage1_masked_layers=2)
+            x, m = layer(i)(x, m if i < cfg.stage1_masked_layers else None)
+            aux[f"tran{i}_x"], aux[f"tran{i}_mask"] = x, m
+            skips.append(x)
+        x, _ = layer(2)(x, None)  # bottleneck (the mask is dropped from here on)
+        aux["tran2_x"] = x
+        s_mid = sizes[2]
+        wv = EqDense(dim, act="lrelu", name="ws_style")(ws[:, -1])  # [B, dim] from the LAST w
+        aux["ws_style"] = wv
+        if cfg.style_manipulation:
+            add_n = EqDense(256, act="lrelu", name="to_square")(wv)  # [B, 256]
+            aux["to_square"] = add_n
+            add_n = ops.resize_linear_1d(add_n, x.shape[1], axis=1)[:, :, None]  # [B, L, 1]
+            if smm_map is None:
+                smm_map = bernoulli_map(self.make_rng("smm"), x.shape)
+            x = x * smm_map + add_n * (1 - smm_map)
+        aux["mid_mixed_feat"] = x
+        f = x.reshape(b, s_mid, s_mid, dim)
+        for i in range(cfg.stage1_global_downs):  # 16 -> 1 officially (4 convs)
+            f = EqConv2d(dim, 3, "lrelu", down=2, name=f"down_conv_{i}")(f)
+        gs = EqDense(dim * 2, act="lrelu", name="to_style")(jnp.mean(f, axis=(1, 2)))  # [B, 2*dim]
+        aux["to_style"] = gs
+        style = jnp.concatenate([gs, wv], axis=-1)  # [B, 3*dim]: gs FIRST (opposite of stage 2)
+
+        x, _ = layer(3)(x, None)
+        aux["tran3_x"] = x  # before the skip, as the golden hooks record it
+        x = x + skips[-1]
+        x, _ = layer(4)(x, None)
+        aux["tran4_x"] = x
+        x = x + skips[-2]
+
+        x = x.reshape(b, t, t, dim)
+        img = None
+        for i in range(n_down):
+            x, img = DecStyleBlock(dim, cfg.img_channels, name=f"dec_conv_{i}")(x, img, style, skips[n_down - 1 - i])
+            aux[f"dec{i}_x"], aux[f"dec{i}_img"] = x, img
+        out = img * (1 - masks) + images * masks
+        return out, aux

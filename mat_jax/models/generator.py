@@ -1,0 +1,57 @@
+"""The MAT generator: mapping network + two-stage synthesis, as one Flax module.
+
+Variables: 'params' (trainable, raw equalized-LR values) and 'buffers' (w_avg, noise_const).
+RNG streams: 'smm' (the two style-manipulation Bernoulli maps), 'noise' (decoder noise for
+noise_mode='random'). Both maps can be supplied explicitly (`smm_maps`) to replay golden data, or
+set to all ones (`smm_maps="ones"`) for deterministic inference.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from mat_jax.models.config import MATConfig, nf
+from mat_jax.models.mapping import MappingNet
+from mat_jax.models.synthesis import SynthesisNet
+
+
+def smm_shapes(cfg: MATConfig, batch: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Shapes of the two style-manipulation maps: stage 1 [B, L_mid, dim], stage 2 [B,16,16,nf(16)]."""
+    mid = cfg.stage1_token_sizes[2]
+    return (batch, mid * mid, cfg.stage1_dim), (batch, 16, 16, nf(cfg, 16))
+
+
+def ones_smm_maps(cfg: MATConfig, batch: int):
+    """Maps of ones: keep every feature, mix in no noise (deterministic, non-pluralistic output)."""
+    s1, s2 = smm_shapes(cfg, batch)
+    return jnp.ones(s1, jnp.float32), jnp.ones(s2, jnp.float32)
+
+
+class Generator(nn.Module):
+    cfg: MATConfig
+
+    def setup(self):
+        cfg = self.cfg
+        self.mapping = MappingNet(cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.num_ws, cfg.mapping_layers,
+                                  cfg.mapping_lr_multiplier, cfg.w_avg_beta)
+        self.synthesis = SynthesisNet(cfg)
+
+    def map(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, update_w_avg=False):
+        """z [B, z_dim] -> ws [B, num_ws, w_dim]."""
+        return self.mapping(z, c, truncation_psi, truncation_cutoff, update_w_avg)
+
+    def synthesize(self, images, masks, ws, noise_mode="random", smm_maps=None, noises=None):
+        """images [B,R,R,3] in [-1,1], masks [B,R,R,1] (1 = known, 0 = hole), ws [B,num_ws,w_dim]
+        -> (final [B,R,R,3], stage1 [B,R,R,3], aux dict of intermediates)."""
+        if isinstance(smm_maps, str):
+            if smm_maps != "ones":
+                raise ValueError(f"smm_maps must be None, 'ones' or a pair of arrays, got {smm_maps!r}")
+            smm_maps = ones_smm_maps(self.cfg, images.shape[0])
+        return self.synthesis(images, masks, ws, noise_mode, smm_maps, noises)
+
+    def __call__(self, images, masks, z, c=None, truncation_psi=1.0, truncation_cutoff=None,
+                 noise_mode="random", smm_maps=None, noises=None, update_w_avg=False):
+        ws = self.map(z, c, truncation_psi, truncation_cutoff, update_w_avg)
+        final, out1, _ = self.synthesize(images, masks, ws, noise_mode, smm_maps, noises)
+        return final, out1

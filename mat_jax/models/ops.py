@@ -1,0 +1,157 @@
+"""Stateless numerical ops of MAT in NHWC: bias+activation, FIR resampling, resize.
+
+Resampling follows StyleGAN2-ADA's `upfirdn2d` / `conv2d_resample` for exactly the cases MAT
+uses (see mat-architecture.md §1.4), as plain XLA ops: no custom kernels. The [1,3,3,1] filter
+is separable and symmetric, so the 4x4 FIR is applied as two 1-D passes of shifted slices,
+which XLA fuses into neighbouring element-wise work.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SQRT2 = math.sqrt(2.0)
+LRELU_ALPHA = 0.2
+
+# 1-D taps of the resampling filter; the 2-D filter is outer(a, a) / sum(outer) = (a/8) x (a/8).
+FIR_TAPS = np.array([1.0, 3.0, 3.0, 1.0], dtype=np.float64) / 8.0
+
+
+def resample_filter_2d() -> np.ndarray:
+    """The official `resample_filter` buffer: outer([1,3,3,1]) / 64, float32 [4, 4]."""
+    a = np.array([1.0, 3.0, 3.0, 1.0], dtype=np.float32)
+    f = np.outer(a, a)
+    return (f / f.sum()).astype(np.float32)
+
+
+def default_gain(act: str) -> float:
+    return {"linear": 1.0, "lrelu": SQRT2}[act]
+
+
+def bias_act(x: jax.Array, b: jax.Array | None, act: str = "linear", gain: float | None = None) -> jax.Array:
+    """x + b (on the last axis), activation, times gain (default gain of the activation). No clamp."""
+    if b is not None:
+        x = x + b.astype(x.dtype)
+    if act == "lrelu":
+        x = jnp.where(x >= 0, x, x * LRELU_ALPHA)
+    elif act != "linear":
+        raise ValueError(f"unsupported activation {act!r}")
+    g = default_gain(act) if gain is None else gain
+    return x * g if g != 1 else x
+
+
+def _fir_1d(x: jax.Array, axis: int, gain: float) -> jax.Array:
+    """'valid' correlation of one spatial axis with the 4 taps (times gain): length n -> n - 3."""
+    n = x.shape[axis]
+    taps = FIR_TAPS * gain
+    out = None
+    for k, t in enumerate(taps):
+        sl = jax.lax.slice_in_dim(x, k, n - 3 + k, axis=axis)
+        term = sl * jnp.asarray(t, x.dtype)
+        out = term if out is None else out + term
+    return out
+
+
+def fir_2d(x: jax.Array, gain: float = 1.0) -> jax.Array:
+    """'valid' 4x4 FIR of an NHWC map with outer(taps, taps)*gain: [B,H,W,C] -> [B,H-3,W-3,C]."""
+    x = _fir_1d(x, 1, 1.0)
+    return _fir_1d(x, 2, gain)
+
+
+def pad_hw(x: jax.Array, p0: int, p1: int | None = None) -> jax.Array:
+    p1 = p0 if p1 is None else p1
+    return jnp.pad(x, ((0, 0), (p0, p1), (p0, p1), (0, 0)))
+
+
+def zero_stuff(x: jax.Array) -> jax.Array:
+    """Insert one zero between samples: [B,H,W,C] -> [B,2H-1,2W-1,C] with u[2i] = x[i]."""
+    b, h, w, c = x.shape
+    u = jnp.zeros((b, 2 * h - 1, 2 * w - 1, c), x.dtype)
+    return u.at[:, ::2, ::2, :].set(x)
+
+
+def blur_down_pre(x: jax.Array) -> jax.Array:
+    """FIR part of a 3x3 down=2 conv: pad 2, 4x4 filter -> [B,H+1,W+1,C] (then stride-2 conv)."""
+    return fir_2d(pad_hw(x, 2))
+
+
+def downsample2d_1x1(x: jax.Array) -> jax.Array:
+    """FIR part of a 1x1 down=2 conv: pad 1, 4x4 filter, keep every 2nd sample -> [B,H/2,W/2,C]."""
+    y = fir_2d(pad_hw(x, 1))
+    return y[:, ::2, ::2, :]
+
+
+def upsample2d(x: jax.Array) -> jax.Array:
+    """Filter-only 2x upsampling (ToRGB skip path): zero-stuff, pad 2, FIR with 4f -> [B,2H,2W,C]."""
+    return fir_2d(pad_hw(zero_stuff(x), 2), gain=4.0)
+
+
+def up_post_fir(y: jax.Array) -> jax.Array:
+    """FIR after a 3x3 up=2 conv: [B,2H+1,2W+1,C] -> pad 1, 4f -> [B,2H,2W,C]."""
+    return fir_2d(pad_hw(y, 1), gain=4.0)
+
+
+def conv2d(x: jax.Array, w_hwio: jax.Array, stride: int = 1, padding: int | tuple = 0,
+           lhs_dilation: int = 1) -> jax.Array:
+    """Plain cross-correlation, NHWC x HWIO -> NHWC."""
+    if isinstance(padding, int):
+        padding = ((padding, padding), (padding, padding))
+    return jax.lax.conv_general_dilated(
+        x, w_hwio.astype(x.dtype), window_strides=(stride, stride), padding=padding,
+        lhs_dilation=(lhs_dilation, lhs_dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+
+
+def conv2d_resample(x: jax.Array, w_hwio: jax.Array, up: int = 1, down: int = 1) -> jax.Array:
+    """`conv2d_resample` with padding k//2 for the MAT cases: k x k plain, 3x3/1x1 down=2, 3x3 up=2.
+
+    x: [B,H,W,Cin], w: [k,k,Cin,Cout] (already gain-scaled) -> [B,H*up/down,W*up/down,Cout].
+    """
+    k = w_hwio.shape[0]
+    if up == 1 and down == 1:
+        return conv2d(x, w_hwio, padding=k // 2)
+    if up == 1 and down == 2:
+        if k == 1:
+            return conv2d(downsample2d_1x1(x), w_hwio)
+        if k == 3:
+            return conv2d(blur_down_pre(x), w_hwio, stride=2)
+    if up == 2 and down == 1 and k == 3:
+        # Correlation with the unflipped kernel on the zero-stuffed input (pad 2) -> 2H+1, then 4f FIR.
+        y = conv2d(x, w_hwio, padding=2, lhs_dilation=2)
+        return up_post_fir(y)
+    raise NotImplementedError(f"conv2d_resample: kernel {k}, up={up}, down={down} is not used by MAT")
+
+
+def box_count(mask: jax.Array, k: int, stride: int) -> jax.Array:
+    """Number of ones in each k x k window (zero padding k//2, given stride): [B,H,W,1] -> [B,H',W',1]."""
+    p = k // 2
+    return jax.lax.reduce_window(
+        mask, 0.0, jax.lax.add, (1, k, k, 1), (1, stride, stride, 1), ((0, 0), (p, p), (p, p), (0, 0))
+    )
+
+
+def _linear_indices(n_in: int, n_out: int):
+    """Source indices/weights of PyTorch's linear interpolation with align_corners=False."""
+    scale = n_in / n_out
+    src = (np.arange(n_out, dtype=np.float64) + 0.5) * scale - 0.5
+    src = np.maximum(src, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    lam = (src - i0).astype(np.float32)
+    return i0, i1, lam
+
+
+def resize_linear_1d(x: jax.Array, n_out: int, axis: int) -> jax.Array:
+    """torch F.interpolate(mode='linear'/'bilinear', align_corners=False) along one axis."""
+    n_in = x.shape[axis]
+    if n_in == n_out:
+        return x
+    i0, i1, lam = _linear_indices(n_in, n_out)
+    shape = [1] * x.ndim
+    shape[axis] = n_out
+    lam = jnp.asarray(lam, x.dtype).reshape(shape)
+    return jnp.take(x, i0, axis=axis) * (1 - lam) + jnp.take(x, i1, axis=axis) * lam

@@ -1,0 +1,143 @@
+"""The stage-1 transformer body: adjusted Swin blocks, patch merging/upsampling, BasicLayer."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mat_jax.models.attention import WindowAttention, shifted_window_mask, window_partition, window_reverse
+from mat_jax.models.layers import EqDense, PartialConv2d
+
+
+def effective_window(size: int, window: int, shift_requested: bool) -> tuple[int, int]:
+    """(window, shift) actually used on a size x size map: a window covering the map is global and
+    unshifted (official rule), otherwise shift = window // 2 on shifted blocks."""
+    if size <= window:
+        return size, 0
+    return window, (window // 2 if shift_requested else 0)
+
+
+class SwinBlock(nn.Module):
+    """One transformer block on tokens [B, L, C] of a size x size map.
+
+    block='adjusted' (official): out = mlp(fuse([x, attn(x)])), no LayerNorm, no residuals.
+    block='prenorm_residual' (ablation): x += attn(LN(x)); x += mlp(LN(x)).
+    attention='full' uses one window over the whole map.
+    """
+
+    dim: int
+    num_heads: int
+    size: int
+    window: int
+    shift: int
+    mlp_ratio: float = 2.0
+    block: str = "adjusted"
+    mask_update: str = "window_or"
+
+    @nn.compact
+    def __call__(self, x, mask=None):  # x [B, L, C], mask [B, L, 1] or None
+        b, l, c = x.shape
+        s, ws, sh = self.size, self.window, self.shift
+        shortcut = x
+        h = nn.LayerNorm(epsilon=1e-5, name="norm1")(x) if self.block == "prenorm_residual" else x
+        h = h.reshape(b, s, s, c)
+        m = None if mask is None else mask.reshape(b, s, s, 1)
+        if sh:
+            h = jnp.roll(h, (-sh, -sh), axis=(1, 2))
+            m = None if m is None else jnp.roll(m, (-sh, -sh), axis=(1, 2))
+        shift_mask = shifted_window_mask(s, s, ws, sh) if sh else None
+        hw, mw = window_partition(h, ws), (None if m is None else window_partition(m, ws))
+        hw, mw = WindowAttention(self.dim, self.num_heads, self.mask_update, name="attn")(hw, mw, shift_mask)
+        h = window_reverse(hw, ws, s, s)
+        m = None if mw is None else window_reverse(mw, ws, s, s)
+        if sh:
+            h = jnp.roll(h, (sh, sh), axis=(1, 2))
+            m = None if m is None else jnp.roll(m, (sh, sh), axis=(1, 2))
+        h = h.reshape(b, l, c)
+        new_mask = None if m is None else m.reshape(b, l, 1)
+
+        hidden = int(self.dim * self.mlp_ratio)
+        if self.block == "adjusted":
+            x = EqDense(self.dim, act="lrelu", name="fuse")(jnp.concatenate([shortcut, h], axis=-1))
+            x = _Mlp(hidden, self.dim, name="mlp")(x)
+        else:
+            x = shortcut + h
+            x = x + _Mlp(hidden, self.dim, name="mlp")(nn.LayerNorm(epsilon=1e-5, name="norm2")(x))
+        return x, new_mask
+
+
+class _Mlp(nn.Module):
+    hidden: int
+    out: int
+
+    @nn.compact
+    def __call__(self, x):
+        x = EqDense(self.hidden, act="lrelu", name="fc1")(x)
+        return EqDense(self.out, name="fc2")(x)
+
+
+def _to_map(t: jax.Array, s: int) -> jax.Array:  # [B, L, C] -> [B, s, s, C]
+    return t.reshape(t.shape[0], s, s, t.shape[-1])
+
+
+def _to_tokens(f: jax.Array) -> jax.Array:  # [B, H, W, C] -> [B, H*W, C]
+    return f.reshape(f.shape[0], -1, f.shape[-1])
+
+
+class BasicLayer(nn.Module):
+    """[resample (PatchMerging down=2 / PatchUpsampling up=2)] -> blocks -> partial conv + identity.
+
+    `in_size` is the token-map side before the resampler; `resample` is 'down', 'up' or None.
+    """
+
+    dim: int
+    depth: int
+    num_heads: int
+    window: int
+    in_size: int
+    resample: str | None = None
+    mlp_ratio: float = 2.0
+    attention: str = "mca"
+    mask_update: str = "window_or"
+    block: str = "adjusted"
+    shifted_windows: bool = True
+
+    @nn.compact
+    def __call__(self, x, mask=None):  # x [B, L, C]; mask [B, L, 1] or None
+        size = self.in_size
+        if self.resample is not None:
+            f, m = _to_map(x, size), (None if mask is None else _to_map(mask, size))
+            down, up = (2, 1) if self.resample == "down" else (1, 2)
+            f, m = _Resampler(self.dim, down, up, name="downsample")(f, m)
+            size = size // 2 if self.resample == "down" else size * 2
+            x, mask = _to_tokens(f), (None if m is None else _to_tokens(m))
+        identity = x
+        attn_mask = mask if self.attention != "window" else None
+        for j in range(self.depth):
+            if self.attention == "full":
+                ws, sh = size, 0
+            else:
+                ws, sh = effective_window(size, self.window, self.shifted_windows and j % 2 == 1)
+            x, new = SwinBlock(self.dim, self.num_heads, size, ws, sh, self.mlp_ratio, self.block,
+                               self.mask_update, name=f"blocks_{j}")(x, attn_mask)
+            if attn_mask is not None:
+                attn_mask = new
+        if attn_mask is not None:
+            mask = attn_mask
+        f, m = PartialConv2d(self.dim, 3, "lrelu", name="conv")(
+            _to_map(x, size), None if mask is None else _to_map(mask, size))
+        x = _to_tokens(f) + identity
+        return x, (None if m is None else _to_tokens(m))
+
+
+class _Resampler(nn.Module):
+    """PatchMerging / PatchUpsampling: a 3x3 lrelu partial conv with down=2 or up=2 (named `conv`)."""
+
+    dim: int
+    down: int
+    up: int
+
+    @nn.compact
+    def __call__(self, f, m):
+        return PartialConv2d(self.dim, 3, "lrelu", up=self.up, down=self.down, name="conv")(f, m)

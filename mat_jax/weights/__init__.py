@@ -1,0 +1,1 @@
+"""Official state_dict layout <-> Flax variable trees."""
