@@ -1,0 +1,155 @@
+"""The documented Python entry point: official-layout weights + NHWC images/masks -> inpainting.
+
+    from mat_jax import inference
+    inp = inference.Inpainter.from_official(state_dict)          # {official name: array}
+    final, stage1 = inp(images, masks, seed=0)                  # [B,R,R,3] in [-1,1]
+
+Conventions: images [B, H, W, 3] float in [-1, 1]; masks [B, H, W, 1] with **1 = known pixel,
+0 = hole** (official MAT). H = W = the model resolution. Inputs are validated on the host
+(clear `ValueError`s naming the argument) before the jit-compiled forward runs; the forward is
+compiled once per (config, batch size, psi, noise mode, smm mode) and never retraces for new
+images, masks, latents or maps.
+
+Official fractional-mask behaviour: a mask value strictly between 0 and 1 is NOT thresholded by
+the official model; it enters the attention logits as a raw additive value, gives fractional
+partial-conv ratios and blends the ground truth into the hole. `binarize_mask=True` thresholds at
+0.5 first (recommended for real use); the default keeps the official semantics and warns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mat_jax.models import Generator, MATConfig
+from mat_jax.models.generator import smm_shapes
+from mat_jax.weights.layout import official_to_variables
+
+NOISE_MODES = ("const", "random", "none")
+
+
+def validate_inputs(images: Any, masks: Any, cfg: MATConfig, z: Any = None, binarize_mask: bool = False):
+    """Check shapes, ranges and finiteness on the host; return float32 numpy (images, masks)."""
+    images = np.asarray(images)
+    masks = np.asarray(masks)
+    r = cfg.resolution
+    if images.ndim != 4 or images.shape[-1] != cfg.img_channels:
+        raise ValueError(f"images must be [B, H, W, {cfg.img_channels}] (NHWC), got shape {images.shape}")
+    b, h, w, _ = images.shape
+    if h != w:
+        raise ValueError(f"images must be square (H == W) for this model, got H={h}, W={w}; pad or crop first")
+    if h != r:
+        raise ValueError(
+            f"images are {h}x{w} but the model resolution is {r}: sizes other than the trained resolution are "
+            f"not supported by the network; resize, pad or tile to {r}x{r} (`mat-jax inpaint` pads for you)"
+        )
+    if masks.ndim == 3:
+        masks = masks[..., None]
+    if masks.ndim != 4 or masks.shape[-1] != 1:
+        raise ValueError(f"masks must be [B, H, W, 1] (1 = known, 0 = hole), got shape {masks.shape}")
+    if masks.shape[:3] != (b, h, w):
+        raise ValueError(f"masks shape {masks.shape} does not match images shape {images.shape}")
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"images must be floating point in [-1, 1], got dtype {images.dtype}")
+    if not np.all(np.isfinite(images)):
+        raise ValueError("images contain NaN or Inf values")
+    if not np.all(np.isfinite(masks)):
+        raise ValueError("masks contain NaN or Inf values")
+    if masks.min() < 0 or masks.max() > 1:
+        raise ValueError(f"masks must lie in [0, 1] (1 = known, 0 = hole); found [{masks.min()}, {masks.max()}]")
+    if binarize_mask:
+        masks = (masks >= 0.5).astype(np.float32)
+    elif not np.all((masks == 0) | (masks == 1)):
+        warnings.warn(
+            "masks are not binary: the official model does not threshold them (fractional values leak into "
+            "attention and blend the input into holes); pass binarize_mask=True to threshold at 0.5",
+            stacklevel=3,
+        )
+    if z is not None:
+        z = np.asarray(z)
+        if z.shape != (b, cfg.z_dim):
+            raise ValueError(f"z must be [B, {cfg.z_dim}] = [{b}, {cfg.z_dim}], got {z.shape}")
+        if not np.all(np.isfinite(z)):
+            raise ValueError("z contains NaN or Inf values")
+    return images.astype(np.float32), masks.astype(np.float32)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "truncation_psi", "noise_mode", "smm_mode"))
+def generate(variables, images, masks, z, key, smm_maps=None, *, cfg: MATConfig, truncation_psi: float = 1.0,
+             noise_mode: str = "const", smm_mode: str = "random"):
+    """Jitted G forward: returns (final [B,R,R,3], stage1 [B,R,R,3]). smm_mode: 'random' (maps from
+    `key`), 'ones' (deterministic), 'given' (`smm_maps` = (stage-1 map, stage-2 map))."""
+    k_smm, k_noise = jax.random.split(key)
+    if smm_mode == "ones":
+        smm_maps = "ones"
+    elif smm_mode == "random":
+        smm_maps = None
+    g = Generator(cfg)
+    ws = g.apply(variables, z, None, truncation_psi, method=Generator.map)
+    final, stage1, _ = g.apply(variables, images, masks, ws, noise_mode, smm_maps,
+                               method=Generator.synthesize, rngs={"smm": k_smm, "noise": k_noise})
+    return final, stage1
+
+
+@dataclasses.dataclass
+class Inpainter:
+    """A loaded generator (config + Flax variables) callable on batches of images and masks."""
+
+    cfg: MATConfig
+    variables: Mapping[str, Any]
+
+    @classmethod
+    def from_official(cls, state_dict: Mapping[str, Any], cfg: MATConfig | None = None,
+                      source: str = "weights") -> "Inpainter":
+        """From official-layout arrays {name: array}; the resolution is read off the keys if cfg is None."""
+        if cfg is None:
+            cfg = MATConfig(resolution=resolution_of_generator(state_dict, source))
+        variables = official_to_variables(state_dict, cfg, "G", source=source)
+        return cls(cfg, jax.tree.map(jnp.asarray, variables))
+
+    def __call__(self, images, masks, z=None, *, seed: int = 0, truncation_psi: float = 1.0,
+                 noise_mode: str = "const", smm_maps=None, binarize_mask: bool = False):
+        """Inpaint a batch. z: [B, z_dim] or None (drawn from `seed`). smm_maps: None (random, from
+        `seed`), 'ones', or (stage-1 [B, L_mid, dim], stage-2 [B,16,16,C]) {0,1} maps.
+        Returns (final, stage1) as numpy float32 [B,R,R,3] in roughly [-1, 1]."""
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        images, masks = validate_inputs(images, masks, self.cfg, z, binarize_mask)
+        b = images.shape[0]
+        key = jax.random.key(seed)
+        if z is None:
+            z = jax.random.normal(jax.random.fold_in(key, 1), (b, self.cfg.z_dim))
+        smm_mode = "random"
+        if isinstance(smm_maps, str):
+            if smm_maps != "ones":
+                raise ValueError(f"smm_maps must be None, 'ones' or a pair of arrays, got {smm_maps!r}")
+            smm_mode, smm_maps = "ones", None
+        elif smm_maps is not None:
+            smm_mode = "given"
+            smm_maps = tuple(np.asarray(m, np.float32) for m in smm_maps)
+            want = smm_shapes(self.cfg, b)
+            if len(smm_maps) != 2 or tuple(smm_maps[0].shape) != want[0] or tuple(smm_maps[1].shape) != want[1]:
+                raise ValueError(f"smm_maps must have shapes {want}, got {[m.shape for m in smm_maps]}")
+        final, stage1 = generate(self.variables, images, masks, jnp.asarray(z, jnp.float32), key, smm_maps,
+                                 cfg=self.cfg, truncation_psi=float(truncation_psi), noise_mode=noise_mode,
+                                 smm_mode=smm_mode)
+        return np.asarray(final), np.asarray(stage1)
+
+
+def resolution_of_generator(state_dict: Mapping[str, Any], source: str = "weights") -> int:
+    """Read the resolution off an official G state_dict (largest `synthesis.dec.Dec_RxR` block)."""
+    res = [int(k.split(".")[2].split("_")[1].split("x")[0]) for k in state_dict if k.startswith("synthesis.dec.Dec_")]
+    if not res:
+        raise ValueError(f"{source}: no 'synthesis.dec.Dec_RxR.*' keys: this is not an official MAT generator")
+    return max(res)
+
+
+def inpaint(weights: Mapping[str, Any], images, masks, z=None, **kwargs):
+    """One-shot convenience: `Inpainter.from_official(weights)(images, masks, z, **kwargs)`."""
+    return Inpainter.from_official(weights)(images, masks, z, **kwargs)
