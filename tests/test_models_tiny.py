@@ -198,3 +198,10 @@ def test_fractional_mask_warns_or_binarizes(tiny_g):
         tiny_g(images, masks, noise_mode="off")
     with pytest.raises(ValueError, match="z must be"):
         tiny_g(images, masks, z=np.zeros((2, 5), np.float32))
+
+
+def test_minibatch_std_per_shard_equals_separate_calls():
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(8, 4, 4, 6)).astype(np.float32))
+    sharded = minibatch_std(x, group_size=4, num_shards=2)
+    separate = jnp.concatenate([minibatch_std(x[:4], 4), minibatch_std(x[4:], 4)])
+    np.testing.assert_allclose(np.asarray(sharded), np.asarray(separate), rtol=1e-6)

@@ -13,12 +13,20 @@ from mat_jax.models.mapping import MappingNet
 SQRT_HALF = 0.5**0.5
 
 
-def minibatch_std(x: jax.Array, group_size: int, num_channels: int = 1) -> jax.Array:
+def minibatch_std(x: jax.Array, group_size: int, num_channels: int = 1, num_shards: int = 1) -> jax.Array:
     """Append the minibatch stddev as the last channel(s): [N,H,W,C] -> [N,H,W,C+F].
 
     Groups are strided as in the official layer: sample i belongs to group i mod (N / G).
-    Run per data shard (per device) to match the official per-GPU statistics.
+    With num_shards > 1 the batch is split into that many contiguous shards (one per data-parallel
+    device) and the statistic is computed inside each, as the official per-GPU layer does.
     """
+    if num_shards > 1:
+        n = x.shape[0]
+        if n % num_shards:
+            raise ValueError(f"minibatch-std: batch {n} is not divisible into {num_shards} shards")
+        xs = x.reshape(num_shards, n // num_shards, *x.shape[1:])
+        ys = jax.vmap(lambda t: minibatch_std(t, group_size, num_channels))(xs)
+        return ys.reshape(n, *ys.shape[2:])
     n, h, w, c = x.shape
     g = min(group_size, n) if group_size else n
     if n % g:
@@ -55,7 +63,7 @@ class _FromRGB(nn.Module):
         return EqConv2d(self.features, 1, "lrelu", name="conv")(x)
 
 
-def _branch(cfg: MATConfig, prefix: str, div: int, x: jax.Array) -> jax.Array:
+def _branch(cfg: MATConfig, prefix: str, div: int, x: jax.Array, shards: int) -> jax.Array:
     """{prefix}_0 (FromRGB) .. {prefix}_{L-2} (blocks), mbstd (index L-1, no params), {prefix}_L conv.
 
     Must be called inside the Discriminator's compact scope: the layers are its direct children,
@@ -67,7 +75,7 @@ def _branch(cfg: MATConfig, prefix: str, div: int, x: jax.Array) -> jax.Array:
         x = DisBlock(nf(cfg, 2**r) // div, nf(cfg, 2 ** (r - 1)) // div, name=f"{prefix}_{i}")(x)
         i += 1
     if cfg.mbstd_num_channels > 0:
-        x = minibatch_std(x, cfg.mbstd_group_size, cfg.mbstd_num_channels)
+        x = minibatch_std(x, cfg.mbstd_group_size, cfg.mbstd_num_channels, shards)
     i += 1
     return EqConv2d(nf(cfg, 4) // div, 3, "lrelu", name=f"{prefix}_{i}")(x)
 
@@ -82,14 +90,16 @@ class Discriminator(nn.Module):
         return fc1(fc0(flat))
 
     @nn.compact
-    def __call__(self, images, masks, images_stg1, c=None, return_features=False):
+    def __call__(self, images, masks, images_stg1, c=None, return_features=False, mbstd_shards: int = 1):
+        """mbstd_shards: compute the minibatch-std statistic per contiguous batch shard (set it to the
+        number of data-parallel devices to reproduce the official per-GPU statistic)."""
         cfg = self.cfg
         c4 = nf(cfg, 4)
         cmap_dim = c4 if cfg.c_dim > 0 else 0
         out_dim = 1 if cmap_dim == 0 else cmap_dim
-        feat = _branch(cfg, "Dis", 1, jnp.concatenate([masks - 0.5, images], axis=-1))
+        feat = _branch(cfg, "Dis", 1, jnp.concatenate([masks - 0.5, images], axis=-1), mbstd_shards)
         x = self._head(feat, EqDense(c4, act="lrelu", name="fc0"), EqDense(out_dim, name="fc1"))
-        feat1 = _branch(cfg, "Dis_stg1", 2, jnp.concatenate([masks - 0.5, images_stg1], axis=-1))
+        feat1 = _branch(cfg, "Dis_stg1", 2, jnp.concatenate([masks - 0.5, images_stg1], axis=-1), mbstd_shards)
         x1 = self._head(feat1, EqDense(c4 // 2, act="lrelu", name="fc0_stg1"), EqDense(out_dim, name="fc1_stg1"))
         if cfg.c_dim > 0:
             if c is None:
