@@ -1,0 +1,211 @@
+"""Equalized-learning-rate building blocks of MAT in PyTorch, with the official parameter names.
+
+Why these exact attributes: `state_dict()` must reproduce the official names, shapes and order, so each
+class registers its parameters / buffers / children in the same order as networks/basic_module.py
+(reference §1.2–1.9). Stored weights are raw N(0,1)-style values; the runtime gains are applied here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mat_jax.torch_twin.ops import bias_act, conv2d_resample, setup_filter, upsample2d
+
+__all__ = [
+    "FullyConnectedLayer",
+    "Conv2dLayer",
+    "Conv2dLayerPartial",
+    "ModulatedConv2d",
+    "StyleConv",
+    "ToRGB",
+    "MappingNet",
+    "NOISE_MODES",
+]
+
+NOISE_MODES = ("random", "const", "none")
+
+
+class FullyConnectedLayer(nn.Module):
+    """y = act(x @ (W·lr/√in)ᵀ + b·lr); works on any leading shape ([B, C] or tokens [B, L, C])."""
+
+    def __init__(
+        self, in_features, out_features, bias=True, activation="linear", lr_multiplier=1.0, bias_init=0.0
+    ):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.activation = activation
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x):
+        w = self.weight * self.weight_gain
+        b = self.bias
+        if b is not None and self.bias_gain != 1:
+            b = b * self.bias_gain
+        x = x.matmul(w.t())
+        if self.activation == "linear":
+            return x + b if b is not None else x
+        return bias_act(x, b, self.activation, dim=x.ndim - 1)
+
+
+class Conv2dLayer(nn.Module):
+    """Conv k×k with padding k//2, optional 2x down/up, bias + activation; `gain` scales the output."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, bias=True, activation="linear", up=1, down=1):
+        super().__init__()
+        self.activation, self.up, self.down = activation, up, down
+        self.register_buffer("resample_filter", setup_filter())
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
+
+    def forward(self, x, gain=1.0):
+        x = conv2d_resample(x, self.weight * self.weight_gain, self.resample_filter, self.up, self.down)
+        act_gain = (math.sqrt(2.0) if self.activation == "lrelu" else 1.0) * gain
+        return bias_act(x, self.bias, self.activation, gain=act_gain)
+
+
+class Conv2dLayerPartial(nn.Module):
+    """Partial conv (reference §2.2): output rescaled by k²/count(valid) *after* bias+activation.
+
+    mask [B,1,H,W] (1 = known pixel, 0 = hole) or None; returns (y, new_mask or None)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, bias=True, activation="linear", up=1, down=1):
+        super().__init__()
+        self.conv = Conv2dLayer(in_channels, out_channels, kernel_size, bias, activation, up, down)
+        # Not in the official state_dict (a plain attribute there): non-persistent buffer here.
+        self.register_buffer(
+            "weight_maskUpdater", torch.ones(1, 1, kernel_size, kernel_size), persistent=False
+        )
+        self.slide_winsize = kernel_size**2
+        self.stride = down
+        self.padding = kernel_size // 2 if kernel_size % 2 == 1 else 0
+
+    def forward(self, x, mask=None):
+        if mask is None:
+            return self.conv(x), None
+        with torch.no_grad():
+            count = F.conv2d(
+                mask, self.weight_maskUpdater.to(mask.dtype), stride=self.stride, padding=self.padding
+            )
+            ratio = self.slide_winsize / (count + 1e-8)
+            new_mask = torch.clamp(count, 0, 1)
+            ratio = ratio * new_mask
+        return self.conv(x) * ratio, new_mask
+
+
+class ModulatedConv2d(nn.Module):
+    """Per-sample modulated (optionally demodulated) conv, run as one grouped conv over the batch."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, style_dim, demodulate=True, up=1):
+        super().__init__()
+        self.demodulate, self.up = demodulate, up
+        self.weight = nn.Parameter(torch.randn([1, out_channels, in_channels, kernel_size, kernel_size]))
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
+        self.register_buffer("resample_filter", setup_filter())
+        self.affine = FullyConnectedLayer(style_dim, in_channels, bias_init=1)
+
+    def forward(self, x, style):  # x [B, Cin, H, W], style [B, style_dim]
+        b, cin, h, w = x.shape
+        _, cout, _, k, _ = self.weight.shape
+        s = self.affine(style).view(b, 1, cin, 1, 1)
+        weight = self.weight * self.weight_gain * s  # [B, Cout, Cin, k, k]
+        if self.demodulate:
+            d = (weight.pow(2).sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+            weight = weight * d.view(b, cout, 1, 1, 1)
+        weight = weight.view(b * cout, cin, k, k)
+        y = conv2d_resample(x.reshape(1, b * cin, h, w), weight, self.resample_filter, up=self.up, groups=b)
+        return y.view(b, cout, *y.shape[2:])
+
+
+class StyleConv(nn.Module):
+    """Modulated conv, + noise (before the bias), + bias, lrelu·√2. noise_mode 'none' adds nothing."""
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        style_dim,
+        resolution,
+        kernel_size=3,
+        up=1,
+        use_noise=True,
+        activation="lrelu",
+        demodulate=True,
+    ):
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, out_channels, kernel_size, style_dim, demodulate, up)
+        self.use_noise, self.activation = use_noise, activation
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+
+    def forward(self, x, style, noise_mode="random"):
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        x = self.conv(x, style)
+        if self.use_noise and noise_mode == "random":
+            x = (
+                x
+                + torch.randn([x.shape[0], 1, x.shape[2], x.shape[3]], device=x.device) * self.noise_strength
+            )
+        elif self.use_noise and noise_mode == "const":
+            x = x + self.noise_const * self.noise_strength
+        return bias_act(x, self.bias, self.activation)
+
+
+class ToRGB(nn.Module):
+    """1x1 modulated conv without demodulation + bias; adds the 2x-upsampled previous image if given."""
+
+    def __init__(self, in_channels, out_channels, style_dim, kernel_size=1, demodulate=False):
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, out_channels, kernel_size, style_dim, demodulate)
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.register_buffer("resample_filter", setup_filter())
+
+    def forward(self, x, style, skip=None):
+        out = bias_act(self.conv(x, style), self.bias)
+        if skip is not None:
+            if skip.shape != out.shape:
+                skip = upsample2d(skip, self.resample_filter)
+            out = out + skip
+        return out
+
+
+class MappingNet(nn.Module):
+    """z [B, z_dim] -> ws [B, num_ws, w_dim]: 2nd-moment normalise, 8 FC+lrelu (lr 0.01), truncation."""
+
+    def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, lr_multiplier=0.01, w_avg_beta=0.995):
+        super().__init__()
+        if c_dim != 0:
+            raise NotImplementedError("conditional MAT (c_dim > 0) is not part of any released model")
+        self.z_dim, self.w_dim, self.num_ws, self.num_layers = z_dim, w_dim, num_ws, num_layers
+        self.w_avg_beta = w_avg_beta
+        for i in range(num_layers):
+            fc = FullyConnectedLayer(
+                z_dim if i == 0 else w_dim, w_dim, activation="lrelu", lr_multiplier=lr_multiplier
+            )
+            setattr(self, f"fc{i}", fc)
+        self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, skip_w_avg_update=False):
+        x = z.to(torch.float32)
+        x = x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        if self.training and not skip_w_avg_update:
+            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
+        if truncation_psi != 1:
+            if truncation_cutoff is None:
+                x = self.w_avg.lerp(x, truncation_psi)
+            else:
+                x = x.clone()
+                x[:, :truncation_cutoff] = self.w_avg.lerp(x[:, :truncation_cutoff], truncation_psi)
+        return x
