@@ -55,6 +55,8 @@ def decode_image(data: bytes | str | pathlib.Path, where: str | None = None) -> 
             rgb = np.asarray(_to_rgb(im), dtype=np.uint8)
     except BadImageError:
         raise
+    except Image.UnidentifiedImageError as e:
+        raise BadImageError(where, "not a recognised image format (wrong extension or corrupt header)") from e
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise BadImageError(where, f"{type(e).__name__}: {e}") from e
     return rgb

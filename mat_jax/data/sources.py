@@ -15,6 +15,7 @@ full report is wanted before training.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -107,7 +108,7 @@ class ArrayRecordImageSource:
         paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         expanded = []
         for p in paths:
-            matches = sorted(str(m) for m in pathlib.Path().glob(p)) if any(c in str(p) for c in "*?[") else [p]
+            matches = sorted(glob.glob(os.fspath(p))) if any(c in os.fspath(p) for c in "*?[") else [os.fspath(p)]
             if not matches:
                 raise FileNotFoundError(f"no ArrayRecord files match {p}")
             expanded += matches
@@ -230,7 +231,8 @@ class DecodedSource:
         if isinstance(payload, np.ndarray):
             image = preprocess.as_rgb_uint8(payload, where=key)
         else:
-            image = preprocess.decode_image(payload, where=key)
+            where = payload if isinstance(payload, str) else key  # full path in logs when there is one
+            image = preprocess.decode_image(payload, where=where)
         mask_file = self.mask_files[i] if self.mask_files is not None else ""
         return {"image": image, "key": key, "index": i, "mask_file": mask_file}
 
