@@ -126,6 +126,15 @@ def test_orbax_checkpoint_round_trip_of_the_iterator(folder, tmp_path):
     _assert_batches_equal(_take(it2, 3), expected)
 
 
+def test_process_defaults_come_from_jax(folder):
+    import jax
+
+    it, _ = pipeline.make_train_iterator(_cfg(folder), seed=4, global_batch_size=2 * jax.process_count())
+    assert next(it)["image"].shape == (2, R, R, 3)
+    with pytest.raises(ValueError, match=r"process_index=2 is not in \[0, process_count=2\)"):
+        pipeline.make_dataset(_cfg(folder), seed=0, batch_size=2, process_index=2, process_count=2)
+
+
 def test_random_access_equals_iteration(folder):
     ds = pipeline.make_dataset(_cfg(folder), seed=4, batch_size=4)
     it, _ = pipeline.make_train_iterator(_cfg(folder), seed=4, global_batch_size=4, process_index=0, process_count=1)
@@ -138,8 +147,8 @@ def test_file_masks_center_crop_and_no_flip_for_evaluation(folder, tmp_path):
     files = sorted(os.listdir(folder))
     for i in range(12):
         mask_io.save_mask(mdir / f"m{i:02d}.png", masks_extra.make_mask("mat_small", R, 0, i))
-    cfg = _cfg(folder, mask_path=str(mdir), crop="center", flip=False, shuffle=False, num_epochs=1,
-               drop_remainder=False)
+    cfg = pipeline.eval_config(_cfg(folder, mask_path=str(mdir)))
+    assert (cfg.crop, cfg.flip, cfg.shuffle, cfg.num_epochs, cfg.drop_remainder) == ("center", False, False, 1, False)
     ds = pipeline.make_dataset(cfg, seed=0, batch_size=5)
     batches = [ds[k] for k in range(len(ds))]
     assert [len(b["index"]) for b in batches] == [5, 5, 2]

@@ -143,6 +143,27 @@ def test_tfds_builder_without_tensorflow_reads_back_identical(good_folder, tmp_p
         sources.TfdsSource("mat_image_folder/absent", data_dir=str(tmp_path / "tfds"))
 
 
+def test_prepare_data_command(good_folder, tmp_path, capsys, monkeypatch):
+    import argparse
+
+    from mat_jax.data import prepare_cli
+
+    monkeypatch.setenv("MAT_JAX_NO_PROGRESS", "1")
+    _add_bad_files(good_folder)
+    parser = argparse.ArgumentParser()
+    prepare_cli.register(parser.add_subparsers(dest="command", required=True))
+    argv = ["prepare-data", "--name", "cli", "--split", f"train={good_folder}", "--data-dir", str(tmp_path / "d")]
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "prepared mat_image_folder/cli" in out and "3 bad images skipped" in out and "empty.jpg" in out
+    src = sources.TfdsSource("mat_image_folder/cli", data_dir=str(tmp_path / "d"))
+    assert len(src) == 5
+    bad = parser.parse_args(["prepare-data", "--name", "x", "--split", "train", "--data-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="SPLIT=DIR"):
+        bad.func(bad)
+
+
 def test_mask_folder_pairing(tmp_path, good_folder):
     mroot = tmp_path / "masks"
     for stem in ["a", "b", "sub/c", "sub/deep/d", "sub/e"]:

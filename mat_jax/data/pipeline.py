@@ -97,6 +97,13 @@ def from_config(cfg_data: Any) -> DataConfig:
     return DataConfig(**items)
 
 
+def eval_config(cfg: DataConfig, **overrides) -> DataConfig:
+    """The evaluation variant of a training config (as the official *_val datasets): center crop, no flip,
+    no shuffle, one pass, last partial batch kept. Masks stay per-record seeded (or come from `mask_path`)."""
+    base = dict(crop="center", flip=False, shuffle=False, num_epochs=1, drop_remainder=False)
+    return dataclasses.replace(cfg, **{**base, **overrides})
+
+
 def build_raw_source(cfg: DataConfig):
     """The raw source (sources.py protocol) named by `cfg.source` / `cfg.path`."""
     if cfg.source == "folder":
