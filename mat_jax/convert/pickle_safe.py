@@ -18,6 +18,7 @@ Public entry points: `load_official_pickle(path, net)` -> ordered {official_name
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import os
@@ -120,6 +121,15 @@ def _np_scalar(dtype: Any, data: Any = None) -> Any:
     if len(data) != dt.itemsize:
         raise ConversionError(f"numpy scalar payload has {len(data)} bytes, dtype {dt} needs {dt.itemsize}")
     return np.frombuffer(data, dt)[0].astype(dt.newbyteorder("="))
+
+
+def _codecs_encode(text: Any, encoding: Any = "utf-8", errors: Any = "strict") -> bytes:
+    """_codecs.encode as protocol 2 uses it to spell `bytes` (str, 'latin1'); nothing else is accepted."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
+        raise UnsafePickleError(
+            "_codecs.encode is only allowed as protocol 2's bytes spelling (str, 'latin1')"
+        )
+    return text.encode("latin1")
 
 
 def _bfloat16() -> Any:
@@ -287,6 +297,7 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("torch.storage", "_load_from_bytes"): _load_from_bytes,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
+    ("_codecs", "encode"): _codecs_encode,  # protocol 2 spells bytes as _codecs.encode(str, 'latin1')
     ("dnnlib.util", "EasyDict"): _EasyDict,
     ("numpy", "dtype"): _DType,
     ("numpy.core.multiarray", "scalar"): _np_scalar,
@@ -298,7 +309,13 @@ for _mod, _names in _TORCH_MODULE_CLASSES.items():
 for _name, _dt in _STORAGE_DTYPES.items():
     _ALLOWED[("torch", _name)] = _StorageType(_name, _dt)
 
-_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
+def _py3_name(module: str, name: str) -> tuple[str, str]:
+    """Protocol < 3 writers spell some globals with Python 2 names (`__builtin__.set`, `commands.Popen`
+    for subprocess.Popen); map them back as the stdlib unpickler does, for the allow-list and messages."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -310,7 +327,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self.persistent_load = _refuse_persistent
 
     def find_class(self, module: str, name: str) -> Any:
-        module = _PY2_MODULES.get(module, module)
+        module, name = _py3_name(module, name)
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
