@@ -10,10 +10,12 @@ import argparse
 import importlib
 import sys
 
-# (module, description). Modules are imported lazily so `mat-jax --help` stays fast.
+# Subcommand modules, in the order `mat-jax --help` lists them.
 SUBCOMMANDS = [
     "mat_jax.commands.info",
     "mat_jax.commands.demo",
+    "mat_jax.data.masks_cli",
+    "mat_jax.data.prepare_cli",
 ]
 
 

@@ -121,9 +121,30 @@ def conv2d_resample(x: jax.Array, w_hwio: jax.Array, up: int = 1, down: int = 1)
             return conv2d(blur_down_pre(x), w_hwio, stride=2)
     if up == 2 and down == 1 and k == 3:
         # Correlation with the unflipped kernel on the zero-stuffed input (pad 2) -> 2H+1, then 4f FIR.
-        y = conv2d(x, w_hwio, padding=2, lhs_dilation=2)
-        return up_post_fir(y)
+        return up_post_fir(upconv3x3_phases(x, w_hwio))
     raise NotImplementedError(f"conv2d_resample: kernel {k}, up={up}, down={down} is not used by MAT")
+
+
+def upconv3x3_phases(x: jax.Array, w_hwio: jax.Array) -> jax.Array:
+    """3x3 correlation of the zero-stuffed, 2-padded input, computed as 4 polyphase convolutions.
+
+    With u[2i] = x[i], output y[2p] = w0 x[p-1] + w2 x[p] and y[2p+1] = w1 x[p] along each axis, so
+    the four output phases are convolutions of x with the 2x2, 2x1, 1x2 and 1x1 sub-kernels: the
+    same result as `conv2d(x, w, padding=2, lhs_dilation=2)` without multiplying the inserted zeros
+    (4x fewer FLOPs). [B,H,W,Cin] -> [B,2H+1,2W+1,Cout].
+    """
+    ee = conv2d(x, w_hwio[0::2, 0::2], padding=((1, 1), (1, 1)))  # [B, H+1, W+1, C]
+    eo = conv2d(x, w_hwio[0::2, 1:2], padding=((1, 1), (0, 0)))  # [B, H+1, W, C]
+    oe = conv2d(x, w_hwio[1:2, 0::2], padding=((0, 0), (1, 1)))  # [B, H, W+1, C]
+    oo = conv2d(x, w_hwio[1:2, 1:2])  # [B, H, W, C]
+    b, h1, w1, c = ee.shape
+    eo = jnp.pad(eo, ((0, 0), (0, 0), (0, 1), (0, 0)))
+    oe = jnp.pad(oe, ((0, 0), (0, 1), (0, 0), (0, 0)))
+    oo = jnp.pad(oo, ((0, 0), (0, 1), (0, 1), (0, 0)))
+    even_rows = jnp.stack([ee, eo], axis=3)  # [B, H+1, W+1, 2, C]
+    odd_rows = jnp.stack([oe, oo], axis=3)
+    y = jnp.stack([even_rows, odd_rows], axis=2).reshape(b, 2 * h1, 2 * w1, c)
+    return y[:, :-1, :-1]  # the last row/column are the zero padding of the odd phases
 
 
 def box_count(mask: jax.Array, k: int, stride: int) -> jax.Array:

@@ -1,0 +1,50 @@
+"""Pictures: [-1,1] images to uint8, masked-input overlays, and labelled PNG grids."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """[..., 3] float in [-1, 1] -> uint8 (round(x*127.5 + 127.5), clipped), as the official saver."""
+    return np.clip(np.rint(np.asarray(x, np.float32) * 127.5 + 127.5), 0, 255).astype(np.uint8)
+
+
+def masked_input(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The input as the network sees it: holes (mask 0) painted mid-grey. [H,W,3] in [-1,1]."""
+    return np.where(np.asarray(mask) >= 0.5, image, 0.0)
+
+
+def mask_rgb(mask: np.ndarray) -> np.ndarray:
+    """[H,W,1] mask (1 = known) -> [H,W,3] in [-1,1] (white = known, black = hole)."""
+    return np.repeat(np.asarray(mask, np.float32) * 2 - 1, 3, axis=-1)
+
+
+def grid(rows: list[list[np.ndarray]], col_titles: list[str] | None = None, pad: int = 4) -> np.ndarray:
+    """Tile rows of [H,W,3] images in [-1,1] into one uint8 picture, with optional column titles."""
+    h, w = rows[0][0].shape[:2]
+    ncol = max(len(r) for r in rows)
+    top = 18 if col_titles else 0
+    canvas = np.full((top + len(rows) * (h + pad) + pad, ncol * (w + pad) + pad, 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, im in enumerate(row):
+            y, x = top + pad + i * (h + pad), pad + j * (w + pad)
+            canvas[y:y + h, x:x + w] = to_uint8(im)
+    pil = Image.fromarray(canvas)
+    if col_titles:
+        draw = ImageDraw.Draw(pil)
+        for j, t in enumerate(col_titles):
+            draw.text((pad + j * (w + pad) + 2, 3), t, fill=(0, 0, 0))
+    return np.asarray(pil)
+
+
+def save_png(path: str | pathlib.Path, array: np.ndarray) -> pathlib.Path:
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(array).save(tmp, format="PNG")
+    tmp.replace(path)
+    return path
