@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from golden_utils import assert_close, load_make_params, nchw, nhwc
+
 from mat_jax.models import Discriminator, Generator, MATConfig
 from mat_jax.weights.layout import official_to_variables
 

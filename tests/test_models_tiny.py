@@ -6,12 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from model_configs import TINY
 
 from mat_jax import inference
 from mat_jax.models import Discriminator, Generator
 from mat_jax.models.attention import WindowAttention, shifted_window_mask
 from mat_jax.models.discriminator import minibatch_std
-from model_configs import TINY
 
 R = TINY.resolution
 

@@ -29,7 +29,7 @@ def _load(name: str) -> np.ndarray:
     try:
         import skimage.data
     except ImportError as e:
-        raise ImportError("the demo photos need scikit-image: pip install 'mat-jax[demo]'") from e
+        raise ImportError("the demo photos need scikit-image (a mat-jax dependency): pip install scikit-image") from e
     if name not in DEMO_LICENSES:
         raise ValueError(f"unknown demo photo {name!r}; available: {DEMO_NAMES}")
     image = np.ascontiguousarray(getattr(skimage.data, name)())

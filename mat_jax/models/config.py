@@ -120,7 +120,7 @@ def validate(cfg: MATConfig) -> None:
         raise ValueError("the stage-2 encoder ends at 16x16, so resolution must be >= 32")
     if len(cfg.stage1_depths) != 5 or len(cfg.stage1_window_sizes) != 5:
         raise ValueError("stage1_depths and stage1_window_sizes need 5 entries (tran.0 .. tran.4)")
-    for i, (size, ws) in enumerate(zip(cfg.stage1_token_sizes, cfg.stage1_window_sizes)):
+    for i, (size, ws) in enumerate(zip(cfg.stage1_token_sizes, cfg.stage1_window_sizes, strict=True)):
         eff = min(ws, size)
         if size % eff:
             raise ValueError(f"stage1_window_sizes[{i}]={ws} does not tile the {size}x{size} token map")

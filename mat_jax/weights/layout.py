@@ -212,6 +212,7 @@ def variables_to_official(variables: Mapping[str, Any], cfg: MATConfig, net: str
             try:
                 leaf = flat[e.collection][e.path]
             except KeyError:
-                raise CheckpointLayoutError(f"variables lack {e.collection}/{'/'.join(e.path)} ({e.official})") from None
+                where = f"{e.collection}/{'/'.join(e.path)}"
+                raise CheckpointLayoutError(f"variables lack {where} ({e.official})") from None
             out[e.official] = np.array(_to_official(np.asarray(leaf, np.float32), e.transform), order="C")
     return out
