@@ -75,8 +75,20 @@ def zero_stuff(x: jax.Array) -> jax.Array:
 
 
 def blur_down_pre(x: jax.Array) -> jax.Array:
-    """FIR part of a 3x3 down=2 conv: pad 2, 4x4 filter -> [B,H+1,W+1,C] (then stride-2 conv)."""
-    return fir_2d(pad_hw(x, 2))
+    """FIR part of a 3x3 down=2 conv: pad 2, 4x4 filter -> [B,H+1,W+1,C] (then stride-2 conv).
+
+    Written as 16 shifted copies, each a single-use `lax.pad` (negative = crop), so XLA fuses the
+    whole filter into one loop over the output and never materialises the padded map (one
+    full-resolution buffer less at the network's largest maps).
+    """
+    out = None
+    zero = jnp.zeros((), x.dtype)
+    for k, tk in enumerate(FIR_TAPS):
+        for j, tj in enumerate(FIR_TAPS):
+            cfg = [(0, 0, 0), (2 - k, k - 1, 0), (2 - j, j - 1, 0), (0, 0, 0)]
+            term = jax.lax.pad(x, zero, cfg) * jnp.asarray(tk * tj, x.dtype)
+            out = term if out is None else out + term
+    return out
 
 
 def downsample2d_1x1(x: jax.Array) -> jax.Array:
@@ -121,30 +133,54 @@ def conv2d_resample(x: jax.Array, w_hwio: jax.Array, up: int = 1, down: int = 1)
             return conv2d(blur_down_pre(x), w_hwio, stride=2)
     if up == 2 and down == 1 and k == 3:
         # Correlation with the unflipped kernel on the zero-stuffed input (pad 2) -> 2H+1, then 4f FIR.
-        return up_post_fir(upconv3x3_phases(x, w_hwio))
+        return upconv3x3_fir(x, w_hwio)
     raise NotImplementedError(f"conv2d_resample: kernel {k}, up={up}, down={down} is not used by MAT")
 
 
-def upconv3x3_phases(x: jax.Array, w_hwio: jax.Array) -> jax.Array:
-    """3x3 correlation of the zero-stuffed, 2-padded input, computed as 4 polyphase convolutions.
+def _up_fir_1d(e: jax.Array, o: jax.Array, axis: int) -> tuple[jax.Array, jax.Array]:
+    """The 4f FIR after a stride-2 up-conv, evaluated per phase along one axis.
 
-    With u[2i] = x[i], output y[2p] = w0 x[p-1] + w2 x[p] and y[2p+1] = w1 x[p] along each axis, so
-    the four output phases are convolutions of x with the 2x2, 2x1, 1x2 and 1x1 sub-kernels: the
-    same result as `conv2d(x, w, padding=2, lhs_dilation=2)` without multiplying the inserted zeros
-    (4x fewer FLOPs). [B,H,W,Cin] -> [B,2H+1,2W+1,Cout].
+    e: samples y[2p] (length n+1), o: samples y[2p+1] (length n) of the 2n+1 up-conv output.
+    The FIR (pad 1, taps t = [1,3,3,1]/4) gives z[2m] = t1 e[m] + t3 e[m+1] + t0 o[m-1] + t2 o[m] and
+    z[2m+1] = t0 e[m] + t2 e[m+1] + t1 o[m] + t3 o[m+1] (o[-1] = o[n] = 0): returns (z_even, z_odd),
+    both of length n, without ever materialising the interleaved 2n+1 signal.
     """
-    ee = conv2d(x, w_hwio[0::2, 0::2], padding=((1, 1), (1, 1)))  # [B, H+1, W+1, C]
-    eo = conv2d(x, w_hwio[0::2, 1:2], padding=((1, 1), (0, 0)))  # [B, H+1, W, C]
-    oe = conv2d(x, w_hwio[1:2, 0::2], padding=((0, 0), (1, 1)))  # [B, H, W+1, C]
-    oo = conv2d(x, w_hwio[1:2, 1:2])  # [B, H, W, C]
-    b, h1, w1, c = ee.shape
-    eo = jnp.pad(eo, ((0, 0), (0, 0), (0, 1), (0, 0)))
-    oe = jnp.pad(oe, ((0, 0), (0, 1), (0, 0), (0, 0)))
-    oo = jnp.pad(oo, ((0, 0), (0, 1), (0, 1), (0, 0)))
-    even_rows = jnp.stack([ee, eo], axis=3)  # [B, H+1, W+1, 2, C]
-    odd_rows = jnp.stack([oe, oo], axis=3)
-    y = jnp.stack([even_rows, odd_rows], axis=2).reshape(b, 2 * h1, 2 * w1, c)
-    return y[:, :-1, :-1]  # the last row/column are the zero padding of the odd phases
+    n = o.shape[axis]
+    t0, t1 = 0.25, 0.75
+
+    def sl(x, a, b):
+        return jax.lax.slice_in_dim(x, a, b, axis=axis)
+
+    widths = [(0, 0)] * o.ndim
+    widths[axis] = (1, 1)
+    op = jnp.pad(o, widths)  # op[j] = o[j - 1]
+    e0, e1 = sl(e, 0, n), sl(e, 1, n + 1)
+    z_even = t1 * e0 + t0 * e1 + t0 * sl(op, 0, n) + t1 * sl(op, 1, n + 1)
+    z_odd = t0 * e0 + t1 * e1 + t1 * sl(op, 1, n + 1) + t0 * sl(op, 2, n + 2)
+    return z_even, z_odd
+
+
+def upconv3x3_fir(x: jax.Array, w_hwio: jax.Array) -> jax.Array:
+    """3x3 up=2 conv of conv2d_resample: correlation of the zero-stuffed, 2-padded input followed by
+    the 4f FIR (pad 1), computed in polyphase form. [B,H,W,Cin] -> [B,2H,2W,Cout].
+
+    With u[2i] = x[i], the up-conv output is y[2p] = w0 x[p-1] + w2 x[p] and y[2p+1] = w1 x[p] along
+    each axis, so its four phases are convolutions of x with the 2x2, 2x1, 1x2 and 1x1 sub-kernels
+    (no multiplications by inserted zeros: 4x fewer FLOPs); the FIR is then applied per phase and
+    the four output phases are interleaved once. Equals the direct recipe up to float rounding.
+    """
+    ee = conv2d(x, w_hwio[0::2, 0::2], padding=((1, 1), (1, 1)))  # y[2p, 2q]     [B, H+1, W+1, C]
+    eo = conv2d(x, w_hwio[0::2, 1:2], padding=((1, 1), (0, 0)))  # y[2p, 2q+1]   [B, H+1, W, C]
+    oe = conv2d(x, w_hwio[1:2, 0::2], padding=((0, 0), (1, 1)))  # y[2p+1, 2q]   [B, H, W+1, C]
+    oo = conv2d(x, w_hwio[1:2, 1:2])  # y[2p+1, 2q+1] [B, H, W, C]
+    re_e, ro_e = _up_fir_1d(ee, oe, axis=1)  # rows filtered, even columns: [B, H, W+1, C] each
+    re_o, ro_o = _up_fir_1d(eo, oo, axis=1)  # rows filtered, odd columns:  [B, H, W, C] each
+    z_ee, z_eo = _up_fir_1d(re_e, re_o, axis=2)  # even output rows: [B, H, W, C] each
+    z_oe, z_oo = _up_fir_1d(ro_e, ro_o, axis=2)  # odd output rows
+    b, h, w, c = z_ee.shape
+    even_rows = jnp.stack([z_ee, z_eo], axis=3)  # [B, H, W, 2, C]
+    odd_rows = jnp.stack([z_oe, z_oo], axis=3)
+    return jnp.stack([even_rows, odd_rows], axis=2).reshape(b, 2 * h, 2 * w, c)
 
 
 def box_count(mask: jax.Array, k: int, stride: int) -> jax.Array:
