@@ -102,11 +102,6 @@ def upsample2d(x: jax.Array) -> jax.Array:
     return fir_2d(pad_hw(zero_stuff(x), 2), gain=4.0)
 
 
-def up_post_fir(y: jax.Array) -> jax.Array:
-    """FIR after a 3x3 up=2 conv: [B,2H+1,2W+1,C] -> pad 1, 4f -> [B,2H,2W,C]."""
-    return fir_2d(pad_hw(y, 1), gain=4.0)
-
-
 def conv2d(x: jax.Array, w_hwio: jax.Array, stride: int = 1, padding: int | tuple = 0,
            lhs_dilation: int = 1) -> jax.Array:
     """Plain cross-correlation, NHWC x HWIO -> NHWC."""
