@@ -14,6 +14,7 @@ import sys
 SUBCOMMANDS = [
     "mat_jax.commands.info",
     "mat_jax.commands.demo",
+    "mat_jax.commands.inpaint",
     "mat_jax.data.masks_cli",
     "mat_jax.data.prepare_cli",
 ]

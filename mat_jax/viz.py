@@ -41,6 +41,17 @@ def grid(rows: list[list[np.ndarray]], col_titles: list[str] | None = None, pad:
     return np.asarray(pil)
 
 
+def thumbnail(image_u8: np.ndarray, size: int = 256) -> np.ndarray:
+    """Fit an [H,W,3] uint8 image into a size x size white square (aspect kept) -> float [-1, 1]."""
+    h, w = image_u8.shape[:2]
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = np.asarray(Image.fromarray(image_u8).resize((nw, nh), Image.BICUBIC))
+    canvas = np.full((size, size, 3), 255, np.uint8)
+    canvas[(size - nh) // 2:(size - nh) // 2 + nh, (size - nw) // 2:(size - nw) // 2 + nw] = small
+    return canvas.astype(np.float32) / 127.5 - 1.0
+
+
 def save_png(path: str | pathlib.Path, array: np.ndarray) -> pathlib.Path:
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,179 @@
+"""`mat-jax inpaint`: fill the holes of images with a MAT checkpoint (any supported format).
+
+Masks are image files, white = known (MAT convention) or white = hole with --mask-convention lama;
+they are thresholded at 0.5 (with a warning when a file is not binary). Images of any size and aspect
+are reflect-padded (image and mask alike, so hidden pixels never leak in as context) up to the model's
+R x R grid, inpainted and cropped back; larger images need --resize. Known pixels of the output are
+the input pixels, bit for bit. With K > 1 samples, each sample gets its own z and style-manipulation
+maps (pluralistic inpainting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("inpaint", help="inpaint images with a checkpoint (official .pkl works directly)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help=".pkl, .pt/.pth, .safetensors, .npz or mat-jax directory")
+    p.add_argument("--image", required=True, help="an image file or a folder of images")
+    p.add_argument("--mask", required=True, help="a mask file (used for every image) or a folder (sorted pairing)")
+    p.add_argument("--output", required=True, help="output PNG (single image, one sample) or folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-samples", type=int, default=1, help="pluralistic variants per image (default 1)")
+    p.add_argument("--truncation-psi", type=float, default=1.0)
+    p.add_argument("--noise-mode", choices=("const", "random", "none"), default="const")
+    p.add_argument("--mask-convention", choices=("mat", "lama"), default="mat",
+                   help="mat: white = known (default); lama: white = hole")
+    p.add_argument("--resize", action="store_true", help="resize to the model resolution (and back) instead of padding")
+    p.add_argument("--net", choices=("G_ema", "G"), default="G_ema")
+    p.set_defaults(func=run)
+
+
+def _list(path: pathlib.Path, what: str) -> list[pathlib.Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{what} folder {path} holds no {'/'.join(IMAGE_SUFFIXES)} files")
+        return files
+    if not path.is_file():
+        raise ValueError(f"{what} {path} does not exist")
+    return [path]
+
+
+def _image_size(path: pathlib.Path, what: str) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"cannot read {what} {path}: {e}") from None
+
+
+def _load_rgb(path: pathlib.Path):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"cannot read image {path}: {e}") from None
+
+
+def load_mask_file(path: pathlib.Path, convention: str, shape: tuple[int, int]):
+    """[H, W, 1] float32, 1 = known; thresholded at 0.5, warns if the file is not binary."""
+    import warnings
+
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            m = np.asarray(im.convert("L"), np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"cannot read mask {path}: {e}") from None
+    if m.shape != shape:
+        raise ValueError(f"mask {path} is {m.shape[1]}x{m.shape[0]} but its image is {shape[1]}x{shape[0]}")
+    if not np.all((m == 0) | (m == 1)):
+        warnings.warn(f"mask {path} is not binary; thresholding at 0.5", stacklevel=2)
+    known = m >= 0.5
+    if convention == "lama":
+        known = ~known
+    return known.astype(np.float32)[..., None]
+
+
+def fit_to_model(image, mask, r: int, resize: bool):
+    """Reflect-pad (or resize) an image [H,W,3] uint8 and mask [H,W,1] to r x r; returns a restore fn."""
+    import numpy as np
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    if resize:
+        img = np.asarray(Image.fromarray(image).resize((r, r), Image.BICUBIC))
+        m = np.asarray(Image.fromarray((mask[..., 0] * 255).astype(np.uint8)).resize((r, r), Image.NEAREST))
+        m = (m >= 128).astype(np.float32)[..., None]
+
+        def restore(out_u8):
+            return np.asarray(Image.fromarray(out_u8).resize((w, h), Image.BICUBIC))
+
+        return img, m, restore
+    if h > r or w > r:
+        raise ValueError(f"image is {w}x{h}, larger than the model's {r}x{r}; pass --resize or crop it first")
+    pads = ((0, r - h), (0, r - w))
+    img = np.pad(image, pads + ((0, 0),), mode="reflect" if min(h, w) > 1 else "edge")
+    m = np.pad(mask, pads + ((0, 0),), mode="reflect" if min(h, w) > 1 else "edge")
+    return img, m, lambda out_u8: out_u8[:h, :w]
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from mat_jax import viz
+    from mat_jax.api import load_inpainter
+    from mat_jax.convert.errors import ConversionError
+
+    try:
+        images = _list(pathlib.Path(args.image), "image")
+        masks = _list(pathlib.Path(args.mask), "mask")
+        if len(masks) not in (1, len(images)):
+            raise ValueError(f"{len(images)} images but {len(masks)} masks: give one mask or one per image")
+        if args.num_samples < 1:
+            raise ValueError("--num-samples must be >= 1")
+        pairs = [(p, masks[i if len(masks) > 1 else 0]) for i, p in enumerate(images)]
+        for img_path, mask_path in pairs:  # check every pair before loading weights or writing anything
+            size_i, size_m = _image_size(img_path, "image"), _image_size(mask_path, "mask")
+            if size_i != size_m:
+                raise ValueError(f"mask {mask_path} is {size_m[0]}x{size_m[1]} but image {img_path} is "
+                                 f"{size_i[0]}x{size_i[1]}")
+        inpainter = load_inpainter(args.checkpoint, net=args.net)
+    except (ValueError, ConversionError) as e:
+        print(f"mat-jax inpaint: error: {e}", file=sys.stderr)
+        return 1
+    r, k = inpainter.cfg.resolution, args.num_samples
+    out = pathlib.Path(args.output)
+    single_file = len(images) == 1 and k == 1 and out.suffix.lower() == ".png"
+    if not single_file:
+        out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    many = len(images) > 1
+    for img_path, mask_path in tqdm(pairs, desc="inpainting", unit="img", disable=not many):
+        try:
+            image = _load_rgb(img_path)
+            mask = load_mask_file(mask_path, args.mask_convention, image.shape[:2])
+            img_r, mask_r, restore = fit_to_model(image, mask, r, args.resize)
+        except ValueError as e:
+            print(f"mat-jax inpaint: error: {e}", file=sys.stderr)
+            return 1
+        x = np.repeat((img_r.astype(np.float32) / 127.5 - 1.0)[None], k, axis=0)  # [K, R, R, 3]
+        m = np.repeat(mask_r[None], k, axis=0)  # [K, R, R, 1], 1 = known
+        finals = []
+        for s in range(k):  # one compiled batch-1 forward, reused for every sample and image
+            final, _ = inpainter(x[s:s + 1], m[s:s + 1], seed=args.seed + s, truncation_psi=args.truncation_psi,
+                                 noise_mode=args.noise_mode)
+            finals.append(final[0])
+        outs = []
+        for s, f in enumerate(finals):
+            u8 = restore(viz.to_uint8(f))
+            u8 = np.where(mask >= 0.5, image, u8)  # known pixels: the input, exactly
+            name = out if single_file else out / (f"{img_path.stem}.png" if k == 1 else f"{img_path.stem}_{s}.png")
+            viz.save_png(name, u8)
+            outs.append(u8)
+        if many or k > 1:
+            shown = [image, np.where(mask >= 0.5, image, 127).astype(np.uint8),
+                     np.repeat(np.where(mask >= 0.5, 225, 0).astype(np.uint8), 3, -1), *outs]
+            rows.append([viz.thumbnail(im, 256) for im in shown])
+    if rows:
+        titles = ["input", "masked", "mask"] + [f"sample {s}" for s in range(k)]
+        viz.save_png(out / "grid.png", viz.grid(rows, titles))
+    where = out if single_file else f"{out}/"
+    print(f"inpainted {len(images)} image(s) x {k} sample(s) -> {where}")
+    return 0
