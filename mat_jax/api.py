@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-import jax.numpy as jnp
 import jax
+import jax.numpy as jnp
 
 from mat_jax.inference import Inpainter
 

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from model_configs import TINY
 from PIL import Image
 
 from mat_jax import cli
@@ -14,7 +15,6 @@ from mat_jax.data.demo_data import demo_images
 from mat_jax.data.masks_extra import make_mask
 from mat_jax.models import Generator
 from mat_jax.weights.orbax_dir import load_variables, save_variables
-from model_configs import TINY
 
 
 @pytest.fixture(scope="module")
