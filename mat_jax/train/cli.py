@@ -1,0 +1,88 @@
+"""`mat-jax train` / `python -m mat_jax.train`: absl + ml_collections flags, the flax-examples convention.
+
+  mat-jax train --config configs/demo.py --workdir runs/demo [--config.train.total_steps=100 ...]
+
+Multi-host: pass --distributed (jax.distributed.initialize() auto-detects SLURM, TPU pods, ...) or the explicit
+--coordinator_address / --num_processes / --process_id (e.g. several processes on one machine). Exit status: 0 when
+the run completed or was preempted (SIGTERM/SIGINT; a checkpoint was written), 3 after too many non-finite losses,
+2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+USAGE = "mat-jax train --config configs/NAME.py --workdir DIR [--config.KEY=VALUE ...] [--distributed ...]"
+
+
+def _flag_values():
+    from absl import flags
+    from ml_collections import config_flags
+
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "Training config file (configs/*.py); override fields with "
+                                    "--config.section.key=value.", flag_values=fv, lock_config=True)
+    flags.DEFINE_string("workdir", None, "Run directory: config.json, checkpoints/, samples/, metrics.jsonl, "
+                        "tensorboard/, train.log. An existing run there is resumed.", flag_values=fv)
+    flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (auto-detected cluster).",
+                      flag_values=fv)
+    flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (implies --distributed).",
+                        flag_values=fv)
+    flags.DEFINE_integer("num_processes", None, "Number of processes (with --coordinator_address).", flag_values=fv)
+    flags.DEFINE_integer("process_id", None, "This process's index (with --coordinator_address).", flag_values=fv)
+    flags.DEFINE_integer("num_cpu_devices", 0, "If > 0, simulate this many CPU devices per process.",
+                         flag_values=fv)
+    return fv
+
+
+def main(argv: list[str]) -> int:
+    """argv[0] is the program name; the rest are absl-style flags."""
+    from absl import flags
+
+    flags.FLAGS.mark_as_parsed()  # grain worker processes read global absl flags
+    fv = _flag_values()
+    if any(a in ("-h", "--help", "-help") for a in argv[1:]):
+        print(f"usage: {USAGE}\n\n{__doc__}\n{fv.get_help()}")
+        return 0
+    try:
+        fv(argv)
+    except flags.Error as e:
+        print(f"mat-jax train: {e}\nusage: {USAGE}", file=sys.stderr)
+        return 2
+    if fv.config is None or not fv.workdir:
+        print(f"mat-jax train: --config and --workdir are required\nusage: {USAGE}", file=sys.stderr)
+        return 2
+
+    import jax
+
+    if fv.num_cpu_devices > 0:
+        jax.config.update("jax_num_cpu_devices", fv.num_cpu_devices)
+    distributed = fv.distributed or fv.coordinator_address is not None
+    if distributed:
+        jax.distributed.initialize(coordinator_address=fv.coordinator_address, num_processes=fv.num_processes,
+                                   process_id=fv.process_id)
+    from mat_jax.train import loop
+
+    try:
+        result = loop.train(fv.config, fv.workdir)
+    except loop.NonFiniteLossError as e:
+        loop.log.error("%s", e)
+        print(f"mat-jax train: {e}", file=sys.stderr)
+        return 3
+    finally:
+        if distributed:
+            jax.distributed.shutdown()
+    loop.log.info("done: %s", result)
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train MAT (absl flags: --config FILE --workdir DIR --config.k=v)",
+                              add_help=False, prefix_chars="\x00", usage=USAGE)
+    p.add_argument("argv", nargs=argparse.REMAINDER, help="absl flags, see `mat-jax train --help`")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    return main(["mat-jax train", *args.argv])

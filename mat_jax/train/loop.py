@@ -1,0 +1,260 @@
+"""The train loop: mesh -> recipe -> state (fresh or resumed) -> iterate (main step, lazy R1) -> log, sample,
+checkpoint; SIGTERM/SIGINT save at the next step boundary and return; K non-finite iterations in a row raise.
+
+Run commands:
+  mat-jax train --config configs/demo.py --workdir runs/demo
+  python -m mat_jax.train --config configs/places512.py --workdir runs/p512 --config.data.path=/data/places/train
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import signal
+import threading
+import time
+
+import jax
+import numpy as np
+
+from mat_jax.config import model_config
+from mat_jax.data import pipeline
+from mat_jax.train import logs, programs, sharding, steps
+from mat_jax.train.checkpoint import Checkpointer
+from mat_jax.train.optim import optimizers_from_config
+
+log = logs.log
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many consecutive iterations with a non-finite loss."""
+
+
+def recipe_from_config(config, mesh) -> steps.Recipe:
+    g_adam, d_adam = optimizers_from_config(config.optimizer)
+    shards = config.train.mbstd_shards or mesh.size
+    return steps.Recipe(
+        model=model_config(config), global_batch=int(config.train.global_batch_size),
+        style_mixing_prob=float(config.loss.style_mixing_prob), truncation_psi=float(config.loss.truncation_psi),
+        pcp_ratio=float(config.loss.pcp_ratio), l1_ratio=float(config.loss.l1_ratio),
+        r1_gamma=float(config.loss.r1_gamma), d_reg_interval=int(config.optimizer.d_reg_interval),
+        ema_kimg=float(config.ema.kimg), ema_rampup=None if config.ema.rampup is None else float(config.ema.rampup),
+        mbstd_shards=int(shards), compute_dtype=str(config.train.compute_dtype), g_adam=g_adam, d_adam=d_adam)
+
+
+def total_steps(config) -> int:
+    if config.train.total_steps and config.train.total_steps > 0:
+        return int(config.train.total_steps)
+    return int(math.ceil(config.train.total_kimg * 1000 / config.train.global_batch_size))
+
+
+class _StopFlag:
+    """Set by SIGTERM / SIGINT; the loop saves and returns at the next step boundary."""
+
+    def __init__(self):
+        self.signum = None
+        self._old = {}
+
+    def install(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self  # signals can only be handled on the main thread (e.g. not inside some test runners)
+        for s in (signal.SIGTERM, signal.SIGINT):
+            self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+
+    def uninstall(self):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._old = {}
+
+    def any_process(self) -> bool:
+        """The flag agreed over all processes (each host may receive the signal at a different step)."""
+        local = self.signum is not None
+        if jax.process_count() == 1:
+            return local
+        from jax.experimental import multihost_utils
+
+        return bool(np.max(multihost_utils.process_allgather(np.int32(local))))
+
+
+def _grid_inputs(data_cfg: pipeline.DataConfig, n: int, seed: int, z_dim: int):
+    """Fixed grid inputs, identical on every process: the first `n` evaluation-style records (center crop,
+    no flip) with their seeded masks, and fixed latents."""
+    ds = pipeline.make_dataset(pipeline.eval_config(data_cfg), seed=seed, batch_size=n)
+    b = ds[0]
+    z = np.random.default_rng(seed).standard_normal((b["image"].shape[0], z_dim)).astype(np.float32)
+    return np.asarray(b["image"], np.float32), np.asarray(b["mask"], np.float32), z
+
+
+def _mean_metrics(rows: list[dict]) -> dict[str, float]:
+    keys = sorted({k for r in rows for k in r})
+    return {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+
+
+def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
+    """Train (or resume) in `workdir`. Returns {"status": "completed" | "preempted", "step": int, ...}.
+
+    batch_transform(step, local_batch) -> local_batch is applied to every host batch before it is sent to the
+    devices (fault-injection hook for tests).
+    """
+    workdir = pathlib.Path(workdir).absolute()
+    is_main = jax.process_index() == 0
+    if is_main:
+        workdir.mkdir(parents=True, exist_ok=True)
+    logs.setup_python_logging(workdir, is_main)
+
+    # ---- mesh, recipe, checks (before any compile or step) ----
+    devices = None
+    if config.mesh.num_devices:
+        if jax.process_count() > 1:
+            raise ValueError("mesh.num_devices must be 0 (all devices) in a multi-process run")
+        devices = jax.devices()[: int(config.mesh.num_devices)]
+    mesh = sharding.make_mesh(config.mesh.fsdp, devices)
+    recipe = recipe_from_config(config, mesh)
+    sharding.check_global_batch(recipe.global_batch, mesh, jax.process_count())
+    data_cfg = pipeline.from_config(config.data)
+    if data_cfg.resolution != recipe.model.resolution:
+        raise ValueError(f"data.resolution={data_cfg.resolution} != model.resolution={recipe.model.resolution}")
+    vgg_params = None
+    if recipe.pcp_ratio > 0:
+        if not config.loss.vgg_weights:
+            raise ValueError(
+                f"loss.pcp_ratio={recipe.pcp_ratio} needs VGG19 weights: pass --config.loss.vgg_weights=PATH to a "
+                "torchvision vgg19 state_dict (.pth or .safetensors; nothing is downloaded), or set "
+                "--config.loss.pcp_ratio=0")
+        from mat_jax.train.vgg import load_vgg19_params
+
+        vgg_params = jax.device_put(load_vgg19_params(config.loss.vgg_weights), sharding.replicated(mesh))
+    n_steps = total_steps(config)
+    progs = programs.build(recipe, mesh, int(config.mesh.fsdp_min_size))
+    if is_main:
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+        log.info("mesh %s over %d devices (%d processes); global batch %d (%d per device); %d iterations; "
+                 "G Adam %s; D Adam %s; mbstd shards %d", dict(mesh.shape), mesh.size, jax.process_count(),
+                 recipe.global_batch, recipe.global_batch // mesh.size, n_steps, recipe.g_adam, recipe.d_adam,
+                 recipe.mbstd_shards)
+
+    # ---- data and state: fresh or resumed ----
+    data_iter, _ = pipeline.make_train_iterator(data_cfg, seed=int(config.seed),
+                                                global_batch_size=recipe.global_batch)
+    ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=int(config.checkpoint.max_to_keep),
+                        async_save=bool(config.checkpoint.async_save))
+    latest = ckpt.latest_step()
+    if latest is None:
+        state = progs.init(jax.random.key(int(config.seed)))
+        data_batches = 0
+        log.info("starting fresh at step 0 (no checkpoint in %s)", ckpt.directory)
+    else:
+        target = sharding.with_shardings(progs.abstract_state, progs.state_shardings)
+        state, meta = ckpt.restore(latest, target, data_iter)
+        data_batches = int(meta["data_batches"])
+        log.info("resuming from checkpoint step %d (%.3f kimg, saved by %s process(es) on %s device(s)) in %s",
+                 latest, meta["images_seen"] / 1000, meta["process_count"], meta["device_count"], ckpt.directory)
+    step = int(jax.device_get(state["step"]))
+    if is_main:
+        n_g = sum(x.size for x in jax.tree.leaves(progs.abstract_state["g"]["params"]))
+        n_d = sum(x.size for x in jax.tree.leaves(progs.abstract_state["d"]["params"]))
+        log.info("parameters: G %.2f M, D %.2f M", n_g / 1e6, n_d / 1e6)
+
+    def meta_now():
+        return {"step": step, "images_seen": step * recipe.global_batch, "data_batches": data_batches,
+                "process_count": jax.process_count(), "device_count": jax.device_count(), "seed": int(config.seed)}
+
+    # ---- observability ----
+    writer = logs.Writer(workdir, is_main=is_main, total_steps=n_steps, start_step=step,
+                         tensorboard=bool(config.logging.tensorboard), progress=bool(config.logging.progress_bar))
+    grid_n = int(config.logging.grid_size)
+    grid_in = _grid_inputs(data_cfg, grid_n, int(config.seed), recipe.model.z_dim) if grid_n > 0 else None
+    sample_fn = programs.build_sampler(recipe, mesh, int(config.mesh.fsdp_min_size)) if grid_n > 0 else None
+
+    def write_grid():
+        if sample_fn is None:
+            return
+        images, masks, z = grid_in
+        final, stage1 = sample_fn(state["ema"], images, masks, z)
+        path = writer.grid(step, logs.sample_grid(images, masks, np.asarray(stage1), np.asarray(final)))
+        if path is not None:
+            log.info("sample grid: %s", path)
+
+    def save():
+        ckpt.save(step, state, data_iter, meta_now())
+        log.info("checkpoint step %d (%.3f kimg) -> %s", step, step * recipe.global_batch / 1000, ckpt.directory)
+
+    stop = _StopFlag().install()
+    timer = logs.Timer()
+    pending: list[dict] = []
+    streak, streak_start = 0, None
+    log_every = max(int(config.logging.log_every_steps), 1)
+    grid_every = int(config.logging.grid_every_steps)
+    ckpt_every = int(config.checkpoint.every_steps)
+    lr_scalars = {"lr/G": recipe.g_adam.lr, "lr/D": recipe.d_adam.lr}
+    status = "completed"
+    if step == 0 and grid_every > 0:
+        write_grid()
+    try:
+        while step < n_steps:
+            if stop.any_process():
+                status = "preempted"
+                break
+            t0 = time.perf_counter()
+            local = next(data_iter)
+            data_batches += 1
+            if batch_transform is not None:
+                local = batch_transform(step, local)
+            batch = sharding.global_batch_from_local({"image": local["image"], "mask": local["mask"]}, mesh)
+            it_phases = steps.phases(step, recipe)
+            state, metrics = progs.main_step(state, batch, vgg_params)
+            if "Dreg" in it_phases:
+                state, m_r1 = progs.r1_step(state, batch)
+                metrics = {**metrics, **m_r1}
+            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            step += 1
+            timer.tick()
+            metrics["perf/step_time_last_s"] = time.perf_counter() - t0
+            finite = metrics["finite"] == 1.0 and metrics.get("R1/finite", 1.0) == 1.0
+            if not finite:
+                streak += 1
+                streak_start = step - 1 if streak == 1 else streak_start
+                bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+                log.warning("non-finite loss at iteration %d (update skipped, %d in a row): %s", step - 1, streak,
+                            bad)
+                writer.scalars(step, {"nonfinite/skipped_total": float(jax.device_get(state["skipped"]))})
+                if streak >= int(config.train.max_consecutive_nonfinite):
+                    ckpt.wait()
+                    last = ckpt.latest_step()
+                    raise NonFiniteLossError(
+                        f"{streak} consecutive iterations ({streak_start}..{step - 1}) had non-finite losses "
+                        f"(train.max_consecutive_nonfinite={config.train.max_consecutive_nonfinite}); their updates "
+                        f"were skipped. Last checkpoint: step {last} in {ckpt.directory} (intact; it resumes from "
+                        "there). Check the data around these iterations and the learning rates.")
+            else:
+                streak = 0
+            pending.append(metrics)
+            if step % log_every == 0 or step == n_steps:
+                scalars = {**_mean_metrics(pending), **timer.read(recipe.global_batch), **lr_scalars,
+                           "progress/kimg": step * recipe.global_batch / 1000}
+                pending = []
+                writer.scalars(step, scalars)
+                writer.progress(step, {"G": scalars.get("G/total", float("nan")),
+                                       "D": scalars.get("D/total", float("nan"))})
+            if grid_every > 0 and step % grid_every == 0:
+                write_grid()
+            if ckpt_every > 0 and step % ckpt_every == 0 and step < n_steps:
+                save()
+        if status == "preempted":
+            log.warning("signal %s received: saving at step %d and exiting", stop.signum, step)
+        if ckpt.latest_step() != step:
+            save()
+        if status == "completed" and (grid_every <= 0 or step % grid_every):
+            write_grid()
+        ckpt.wait()
+        log.info("%s at step %d (%.3f kimg)", status, step, step * recipe.global_batch / 1000)
+        return {"status": status, "step": step, "workdir": str(workdir)}
+    finally:
+        stop.uninstall()
+        writer.close()
+        ckpt.close()
+

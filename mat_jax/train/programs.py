@@ -1,0 +1,55 @@
+"""The step functions jitted with explicit in/out shardings for one mesh, cached so that every train() call in a
+process (tests, resume) reuses the compiled programs."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+from jax.sharding import Mesh
+
+from mat_jax.train import sharding, steps
+
+
+@dataclasses.dataclass(frozen=True)
+class Programs:
+    abstract_state: object  # ShapeDtypeStruct tree of the train state
+    state_shardings: object  # NamedSharding tree matching it
+    init: object  # key -> state (sharded)
+    main_step: object  # (state, batch, vgg_params) -> (state, metrics)
+    r1_step: object  # (state, batch) -> (state, metrics)
+    mesh: Mesh
+
+
+@functools.lru_cache(maxsize=8)
+def build(recipe: steps.Recipe, mesh: Mesh, fsdp_min_size: int = 2**14) -> Programs:
+    """Jitted init / main_step / r1_step for `recipe` on `mesh` (state donated, metrics replicated)."""
+    abstract = jax.eval_shape(functools.partial(steps.init_state, recipe), jax.random.key(0))
+    state_sh = sharding.state_shardings(abstract, mesh, fsdp_min_size)
+    repl = sharding.replicated(mesh)
+    batch_sh = {"image": sharding.batch_sharding(mesh), "mask": sharding.batch_sharding(mesh)}
+    init = jax.jit(functools.partial(steps.init_state, recipe), out_shardings=state_sh)
+    main = jax.jit(functools.partial(steps.main_step, recipe),
+                   in_shardings=(state_sh, batch_sh, repl),
+                   out_shardings=(state_sh, repl), donate_argnums=0)
+    r1 = jax.jit(functools.partial(steps.r1_step, recipe), in_shardings=(state_sh, batch_sh),
+                 out_shardings=(state_sh, repl), donate_argnums=0)
+    return Programs(abstract, state_sh, init, main, r1, mesh)
+
+
+@functools.lru_cache(maxsize=8)
+def build_sampler(recipe: steps.Recipe, mesh: Mesh, fsdp_min_size: int = 2**14):
+    """(ema vars, images [N,R,R,3], masks [N,R,R,1], z [N,Z]) -> (final, stage1), replicated: G_ema with
+    psi = 1, constant noise and fixed SMM maps (official snapshot grids use noise_mode='const')."""
+    ema_sh = build(recipe, mesh, fsdp_min_size).state_shardings["ema"]
+    repl = sharding.replicated(mesh)
+    G = recipe.generator
+
+    def sample(ema, images, masks, z):
+        ws = G.apply(ema, z, method="map")
+        final, stage1, _ = G.apply(ema, images, masks, ws, "const", method="synthesize",
+                                   rngs={"smm": jax.random.key(0)})
+        return final, stage1
+
+    return jax.jit(sample, in_shardings=(ema_sh, repl, repl, repl), out_shardings=(repl, repl))

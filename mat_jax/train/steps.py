@@ -1,0 +1,279 @@
+"""The MAT training iteration as pure functions of a train-state pytree (official phases, in order):
+
+  Gmain  (every iteration)      G update: softplus(-l(final)) + softplus(-l1(stage1)) + pcp_ratio * PCP(final, real)
+  Greg   (every g_reg_interval) no-op in MAT (path-length code disabled); only its Adam scaling survives (optim.py)
+  Dmain  (every iteration)      D update on fakes from the *updated*, frozen G (fresh z) and reals on both branches
+  Dreg   (every d_reg_interval) separate D update: gamma/2 * (r1 + r1_stg1), times the interval (lazy R1)
+  EMA    (every iteration)      G_ema <- G + beta * (G_ema - G); buffers (w_avg, noise_const) copied
+
+`main_step` = Gmain + Dmain + EMA + step increment; `r1_step` = Dreg (the loop runs it after `main_step` of every
+iteration i with i % d_reg_interval == 0; EMA touches only G and Dreg only D, so this order equals the official one).
+
+Randomness: every iteration derives its keys from (state["rng"], step) with fold_in, so nothing random is carried
+between steps and a restored checkpoint continues the identical stream. Per generator run the key is split into
+six named streams: z, mixing z, mixing cutoff, mixing coin, SMM maps ('smm'), decoder noise ('noise').
+
+A non-finite loss (G or D total) makes `main_step` keep the old parameters, optimiser states, EMA and buffers (the
+step counter still advances: the batch was consumed) and report finite=0; `r1_step` likewise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mat_jax.models import Discriminator, Generator
+from mat_jax.models.config import MATConfig
+from mat_jax.train import losses
+from mat_jax.train.optim import AdamSettings, sanitize_grads
+
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Static hyper-parameters of the training step (hashable: jit traces once per recipe and shape)."""
+
+    model: MATConfig
+    global_batch: int  # images per iteration over all devices
+    style_mixing_prob: float = 0.5  # probability of one style-mixing cutoff per generator call
+    truncation_psi: float = 0.5  # training truncation towards w_avg (official README: 0.5)
+    pcp_ratio: float = 0.1  # weight of the perceptual loss (0 = off, no VGG needed)
+    l1_ratio: float = 0.0  # weight of an L1(final, real) term; 0 = official (logged only)
+    r1_gamma: float = 10.0  # R1 weight on both D branches
+    d_reg_interval: int = 16  # lazy R1 every this many iterations (its loss is multiplied by it)
+    ema_kimg: float = 10.0  # G_ema half-life in thousands of images
+    ema_rampup: float | None = None  # None = no ramp; else half-life <= images seen * rampup
+    mbstd_shards: int = 1  # contiguous batch shards for the D minibatch-std statistic
+    compute_dtype: str = "float32"  # float32 | bfloat16 (parameters stay float32 masters)
+    g_adam: AdamSettings = AdamSettings(8e-4, 0.0, 0.99**0.8, 1e-8, 4)
+    d_adam: AdamSettings = AdamSettings(0.001 * 16 / 17, 0.0, 0.99 ** (16 / 17), 1e-8, 16)
+
+    def __post_init__(self):
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"train.compute_dtype={self.compute_dtype!r} is not one of {tuple(COMPUTE_DTYPES)}")
+        if self.global_batch % max(self.mbstd_shards, 1):
+            raise ValueError(f"global batch {self.global_batch} is not divisible by mbstd_shards={self.mbstd_shards}")
+        if self.d_reg_interval < 1:
+            raise ValueError(f"optimizer.d_reg_interval must be >= 1, got {self.d_reg_interval}")
+
+    @property
+    def generator(self) -> Generator:
+        return Generator(self.model)
+
+    @property
+    def discriminator(self) -> Discriminator:
+        return Discriminator(self.model)
+
+
+def phases(step: int, recipe: Recipe) -> tuple[str, ...]:
+    """Phases the official loop runs at iteration `step` (Greg is listed although it computes nothing)."""
+    out = ["Gmain"]
+    if recipe.g_adam.reg_interval and step % recipe.g_adam.reg_interval == 0:
+        out.append("Greg")
+    out.append("Dmain")
+    if step % recipe.d_reg_interval == 0 and recipe.r1_gamma != 0:
+        out.append("Dreg")
+    return tuple(out)
+
+
+def ema_beta(recipe: Recipe, step):
+    """beta = 0.5 ** (batch / ema_nimg), ema_nimg = ema_kimg * 1000, optionally <= images_seen * rampup."""
+    ema_nimg = jnp.asarray(recipe.ema_kimg * 1000.0, jnp.float32)
+    if recipe.ema_rampup is not None:
+        seen = jnp.asarray(step, jnp.float32) * recipe.global_batch
+        ema_nimg = jnp.minimum(ema_nimg, seen * recipe.ema_rampup)
+    return jnp.power(0.5, recipe.global_batch / jnp.maximum(ema_nimg, 1e-8))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# State
+
+
+def init_state(recipe: Recipe, key: jax.Array) -> dict:
+    """Fresh train state. `key`: a typed PRNG key (jax.random.key(seed)).
+
+    {"step": int32[], "rng": uint32 key data, "g": {"params", "buffers"}, "d": {"params"},
+     "ema": {"params", "buffers"}, "g_opt", "d_opt", "skipped": int32[] (non-finite iterations so far)}
+    """
+    cfg = recipe.model
+    k_g, k_d, k_smm, k_noise, k_run = jax.random.split(key, 5)
+    images_1xRxRx3 = jnp.zeros((1, cfg.resolution, cfg.resolution, cfg.img_channels), jnp.float32)
+    masks_1xRxRx1 = jnp.ones((1, cfg.resolution, cfg.resolution, 1), jnp.float32)
+    z_1xZ = jnp.zeros((1, cfg.z_dim), jnp.float32)
+    g_vars = recipe.generator.init({"params": k_g, "smm": k_smm, "noise": k_noise}, images_1xRxRx3, masks_1xRxRx1,
+                                   z_1xZ)
+    d_vars = recipe.discriminator.init(k_d, images_1xRxRx3, masks_1xRxRx1, images_1xRxRx3)
+    g = {"params": g_vars["params"], "buffers": g_vars["buffers"]}
+    d = {"params": d_vars["params"]}
+    return {
+        "step": jnp.zeros((), jnp.int32),
+        "rng": jax.random.key_data(k_run),
+        "g": g,
+        "d": d,
+        "ema": jax.tree.map(jnp.copy, g),
+        "g_opt": recipe.g_adam.make().init(g["params"]),
+        "d_opt": recipe.d_adam.make().init(d["params"]),
+        "skipped": jnp.zeros((), jnp.int32),
+    }
+
+
+def iteration_keys(state: dict) -> tuple[jax.Array, jax.Array]:
+    """(Gmain key, Dmain key) of the iteration `state["step"]`."""
+    key = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
+    k_g, k_d = jax.random.split(key)
+    return k_g, k_d
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generator run (mapping + style mixing + synthesis)
+
+
+def _cast(tree, dtype):
+    return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, key):
+    """official run_G: ws = mapping(z, psi) (updates w_avg), style mixing, synthesis with random SMM maps and noise.
+
+    Returns (final [B,R,R,3] f32, stage1 [B,R,R,3] f32, new buffers). w_avg is updated from the global batch
+    mean (official: per-GPU mean on each GPU, buffers never synchronised).
+    """
+    cfg, G = recipe.model, recipe.generator
+    b = images_BxRxRx3.shape[0]
+    k_z, k_mix_z, k_cut, k_coin, k_smm, k_noise = jax.random.split(key, 6)
+    z_BxZ = jax.random.normal(k_z, (b, cfg.z_dim), jnp.float32)
+    ws_BxNxW, upd = G.apply(g_vars, z_BxZ, truncation_psi=recipe.truncation_psi, update_w_avg=True,
+                            method=Generator.map, mutable=["buffers"])
+    buffers = {**g_vars["buffers"], **upd["buffers"]}
+    g_vars = {"params": g_vars["params"], "buffers": buffers}
+    if recipe.style_mixing_prob > 0:
+        cutoff = jax.random.randint(k_cut, (), 1, cfg.num_ws)  # uniform in {1, ..., num_ws - 1}
+        cutoff = jnp.where(jax.random.uniform(k_coin, ()) < recipe.style_mixing_prob, cutoff, cfg.num_ws)
+        z2_BxZ = jax.random.normal(k_mix_z, (b, cfg.z_dim), jnp.float32)
+        ws2 = G.apply(g_vars, z2_BxZ, truncation_psi=recipe.truncation_psi, method=Generator.map)  # no w_avg update
+        ws_BxNxW = jnp.where(jnp.arange(cfg.num_ws)[None, :, None] < cutoff, ws_BxNxW, ws2)
+    dt = COMPUTE_DTYPES[recipe.compute_dtype]
+    final, stage1, _ = G.apply(_cast(g_vars, dt), images_BxRxRx3.astype(dt), masks_BxRxRx1.astype(dt),
+                               ws_BxNxW.astype(dt), "random", method=Generator.synthesize,
+                               rngs={"smm": k_smm, "noise": k_noise})
+    return final.astype(jnp.float32), stage1.astype(jnp.float32), buffers
+
+
+def _d_logits(recipe: Recipe, d_params, images, masks, images_stg1):
+    dt = COMPUTE_DTYPES[recipe.compute_dtype]
+    logit, logit1 = recipe.discriminator.apply({"params": _cast(d_params, dt)}, images.astype(dt), masks.astype(dt),
+                                               images_stg1.astype(dt), mbstd_shards=recipe.mbstd_shards)
+    return logit.astype(jnp.float32), logit1.astype(jnp.float32)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Phases
+
+
+def g_main(recipe: Recipe, g: dict, g_opt, d_params, batch: dict, key, vgg_params=None):
+    """Gmain: one G Adam step. Returns (new g {"params","buffers"}, new g_opt, total loss, metrics)."""
+    images, masks = batch["image"], batch["mask"]
+
+    def loss_fn(g_params):
+        final, stage1, buffers = run_generator(recipe, {"params": g_params, "buffers": g["buffers"]}, images, masks,
+                                               key)
+        logit, logit1 = _d_logits(recipe, d_params, final, masks, stage1)
+        adv, adv1 = losses.g_adversarial(logit, logit1)
+        l1 = jnp.mean(jnp.abs(final - images))
+        total = adv + adv1 + recipe.l1_ratio * l1
+        m = {"G/loss": adv, "G/loss_s1": adv1, "G/l1": l1, "scores/fake_g": jnp.mean(logit),
+             "scores/fake_g_s1": jnp.mean(logit1)}
+        if recipe.pcp_ratio > 0:
+            pcp = losses.perceptual(vgg_params, final, images)
+            total = total + recipe.pcp_ratio * pcp
+            m["G/pcp"] = pcp
+        m["G/total"] = total
+        return total, (buffers, m)
+
+    (total, (buffers, m)), grads = jax.value_and_grad(loss_fn, has_aux=True)(g["params"])
+    grads = sanitize_grads(grads)
+    m["G/grad_norm"] = optax.global_norm(grads)
+    updates, g_opt = recipe.g_adam.make().update(grads, g_opt, g["params"])
+    return {"params": optax.apply_updates(g["params"], updates), "buffers": buffers}, g_opt, total, m
+
+
+def d_main(recipe: Recipe, d: dict, d_opt, g: dict, batch: dict, key):
+    """Dmain: fakes from the frozen G (fresh z, w_avg updated), reals on both branches; one D Adam step.
+    Returns (new d, new d_opt, new G buffers, total loss, metrics)."""
+    images, masks = batch["image"], batch["mask"]
+    final, stage1, buffers = run_generator(recipe, jax.lax.stop_gradient(g), images, masks, key)
+    final, stage1 = jax.lax.stop_gradient(final), jax.lax.stop_gradient(stage1)
+
+    def loss_fn(d_params):
+        fake, fake1 = _d_logits(recipe, d_params, final, masks, stage1)
+        real, real1 = _d_logits(recipe, d_params, images, masks, images)
+        main, main1 = losses.d_adversarial(fake, fake1, real, real1)
+        total = main + main1
+        m = {"D/loss": main, "D/loss_s1": main1, "D/total": total,
+             "scores/fake": jnp.mean(fake), "scores/fake_s1": jnp.mean(fake1),
+             "scores/real": jnp.mean(real), "scores/real_s1": jnp.mean(real1),
+             "signs/fake": jnp.mean(jnp.sign(fake)), "signs/fake_s1": jnp.mean(jnp.sign(fake1)),
+             "signs/real": jnp.mean(jnp.sign(real)), "signs/real_s1": jnp.mean(jnp.sign(real1))}
+        return total, m
+
+    (total, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(d["params"])
+    grads = sanitize_grads(grads)
+    m["D/grad_norm"] = optax.global_norm(grads)
+    updates, d_opt = recipe.d_adam.make().update(grads, d_opt, d["params"])
+    return {"params": optax.apply_updates(d["params"], updates)}, d_opt, buffers, total, m
+
+
+def r1_loss(recipe: Recipe, d_params, batch: dict):
+    """Dreg loss = mean((r1 + r1_stg1) * gamma / 2) * d_reg_interval, and its metrics."""
+    images, masks = batch["image"], batch["mask"]
+    r1, r1_s1 = losses.r1_penalties(lambda x, x1: _d_logits(recipe, d_params, x, masks, x1), images)
+    reg = jnp.mean((r1 + r1_s1) * (recipe.r1_gamma / 2))
+    total = reg * recipe.d_reg_interval
+    return total, {"R1/penalty": jnp.mean(r1), "R1/penalty_s1": jnp.mean(r1_s1), "R1/reg": reg, "R1/total": total}
+
+
+def ema_update(recipe: Recipe, ema: dict, g: dict, step):
+    """G_ema params <- p + beta * (p_ema - p); buffers copied from G."""
+    beta = ema_beta(recipe, step)
+    params = jax.tree.map(lambda e, p: p + beta * (e - p), ema["params"], g["params"])
+    return {"params": params, "buffers": jax.tree.map(jnp.copy, g["buffers"])}, beta
+
+
+def _select(ok, new, old):
+    return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+
+
+def main_step(recipe: Recipe, state: dict, batch: dict, vgg_params=None) -> tuple[dict, dict]:
+    """Gmain, Dmain, EMA of iteration state["step"]; batch {"image": [B,R,R,3] in [-1,1], "mask": [B,R,R,1]
+    (1 = known)}. Returns (new state with step + 1, metrics of scalars)."""
+    k_g, k_d = iteration_keys(state)
+    g, g_opt, g_total, mg = g_main(recipe, state["g"], state["g_opt"], state["d"]["params"], batch, k_g, vgg_params)
+    d, d_opt, buffers, d_total, md = d_main(recipe, state["d"], state["d_opt"], g, batch, k_d)
+    g = {"params": g["params"], "buffers": buffers}
+    ema, beta = ema_update(recipe, state["ema"], g, state["step"])
+    ok = jnp.isfinite(g_total) & jnp.isfinite(d_total)
+    updated = {"g": g, "d": d, "ema": ema, "g_opt": g_opt, "d_opt": d_opt}
+    kept = {k: state[k] for k in updated}
+    new = {**state, **_select(ok, updated, kept), "step": state["step"] + 1,
+           "skipped": state["skipped"] + (1 - ok.astype(jnp.int32))}
+    metrics = {**mg, **md, "ema_beta": beta, "finite": ok.astype(jnp.float32),
+               "w_avg_norm": jnp.linalg.norm(buffers["mapping"]["w_avg"])}
+    return new, metrics
+
+
+def r1_step(recipe: Recipe, state: dict, batch: dict) -> tuple[dict, dict]:
+    """Dreg: one separate D Adam step on the lazy R1 loss (a second D optimiser step in this iteration)."""
+    (total, m), grads = jax.value_and_grad(lambda p: r1_loss(recipe, p, batch), has_aux=True)(state["d"]["params"])
+    grads = sanitize_grads(grads)
+    m["R1/grad_norm"] = optax.global_norm(grads)
+    updates, d_opt = recipe.d_adam.make().update(grads, state["d_opt"], state["d"]["params"])
+    d = {"params": optax.apply_updates(state["d"]["params"], updates)}
+    ok = jnp.isfinite(total)
+    new = {**state, **_select(ok, {"d": d, "d_opt": d_opt}, {"d": state["d"], "d_opt": state["d_opt"]}),
+           "skipped": state["skipped"] + (1 - ok.astype(jnp.int32))}
+    m["R1/finite"] = ok.astype(jnp.float32)
+    return new, m
