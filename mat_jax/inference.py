@@ -5,7 +5,9 @@
     final, stage1 = inp(images, masks, seed=0)                  # [B,R,R,3] in [-1,1]
 
 Conventions: images [B, H, W, 3] float in [-1, 1]; masks [B, H, W, 1] with **1 = known pixel,
-0 = hole** (official MAT). H = W = the model resolution. Inputs are validated on the host
+0 = hole** (official MAT). H and W are the model resolution R, or multiples of it (as the official
+code allows: the windows keep their trained size, the style-manipulation noise is interpolated, and
+const noise is unavailable, so noise_mode must then be 'random' or 'none'). Inputs are validated on the host
 (clear `ValueError`s naming the argument) before the jit-compiled forward runs; the forward is
 compiled once per (config, batch size, psi, noise mode, smm mode) and never retraces for new
 images, masks, latents or maps.
@@ -42,12 +44,10 @@ def validate_inputs(images: Any, masks: Any, cfg: MATConfig, z: Any = None, bina
     if images.ndim != 4 or images.shape[-1] != cfg.img_channels:
         raise ValueError(f"images must be [B, H, W, {cfg.img_channels}] (NHWC), got shape {images.shape}")
     b, h, w, _ = images.shape
-    if h != w:
-        raise ValueError(f"images must be square (H == W) for this model, got H={h}, W={w}; pad or crop first")
-    if h != r:
+    if h % r or w % r or h == 0 or w == 0:
         raise ValueError(
-            f"images are {h}x{w} but the model resolution is {r}: sizes other than the trained resolution are "
-            f"not supported by the network; resize, pad or tile to {r}x{r} (`mat-jax inpaint` pads for you)"
+            f"images are {h}x{w} (HxW) but the network needs each side to be a multiple of its resolution {r} "
+            f"(as the official model); pad or resize first (`mat-jax inpaint` pads for you)"
         )
     if masks.ndim == 3:
         masks = masks[..., None]
@@ -121,7 +121,10 @@ class Inpainter:
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         images, masks = validate_inputs(images, masks, self.cfg, z, binarize_mask)
-        b = images.shape[0]
+        b, h, w = images.shape[:3]
+        if noise_mode == "const" and (h, w) != (self.cfg.resolution,) * 2:
+            raise ValueError(f"noise_mode='const' needs {self.cfg.resolution}x{self.cfg.resolution} images (the "
+                             f"noise_const buffers have the trained size); got {h}x{w}: use 'random' or 'none'")
         key = jax.random.key(seed)
         if z is None:
             z = jax.random.normal(jax.random.fold_in(key, 1), (b, self.cfg.z_dim))
@@ -133,7 +136,7 @@ class Inpainter:
         elif smm_maps is not None:
             smm_mode = "given"
             smm_maps = tuple(np.asarray(m, np.float32) for m in smm_maps)
-            want = smm_shapes(self.cfg, b)
+            want = smm_shapes(self.cfg, b, (h, w))
             if len(smm_maps) != 2 or tuple(smm_maps[0].shape) != want[0] or tuple(smm_maps[1].shape) != want[1]:
                 raise ValueError(f"smm_maps must have shapes {want}, got {[m.shape for m in smm_maps]}")
         final, stage1 = generate(self.variables, images, masks, jnp.asarray(z, jnp.float32), key, smm_maps,

@@ -170,14 +170,14 @@ def test_discriminator_tiny_and_conditioning():
     "mutate, match",
     [
         (lambda i, m: (i[0], m), "images must be \\[B, H, W, 3\\]"),
-        (lambda i, m: (i[:, :, :48], m[:, :, :48]), "square"),
-        (lambda i, m: (np.zeros((2, 48, 48, 3), np.float32), m[:, :48, :48]), "model resolution is 64"),
+        (lambda i, m: (i[:, :, :48], m[:, :, :48]), "multiple of its resolution 64"),
+        (lambda i, m: (np.zeros((2, 96, 96, 3), np.float32), np.ones((2, 96, 96, 1))), "multiple of its resolution"),
         (lambda i, m: (i, m * 2), "masks must lie in \\[0, 1\\]"),
         (lambda i, m: (np.where(i > 0.9, np.nan, i), m), "images contain NaN"),
         (lambda i, m: (i, m[:1]), "does not match images"),
         (lambda i, m: (i, np.concatenate([m, m], -1)), "masks must be \\[B, H, W, 1\\]"),
     ],
-    ids=["rank", "non-square", "size", "mask-range", "nan", "mask-batch", "mask-channels"],
+    ids=["rank", "non-multiple-width", "non-multiple-size", "mask-range", "nan", "mask-batch", "mask-channels"],
 )
 def test_bad_input_raises_value_error_naming_argument(tiny_g, mutate, match):
     images, masks = mutate(*_inputs())
@@ -205,3 +205,18 @@ def test_minibatch_std_per_shard_equals_separate_calls():
     sharded = minibatch_std(x, group_size=4, num_shards=2)
     separate = jnp.concatenate([minibatch_std(x[:4], 4), minibatch_std(x[4:], 4)])
     np.testing.assert_allclose(np.asarray(sharded), np.asarray(separate), rtol=1e-6)
+
+
+def test_multiples_of_the_resolution_run_like_the_official_code(tiny_g):
+    """H, W multiples of R (non-square too): windows keep their trained size, SMM noise is
+    interpolated, const noise is refused (its buffers have the trained size)."""
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (1, 2 * R, R, 3)).astype(np.float32)
+    masks = np.ones((1, 2 * R, R, 1), np.float32)
+    masks[:, 20:90, 10:40] = 0
+    final, stage1 = tiny_g(images, masks, seed=0, noise_mode="random")
+    assert final.shape == (1, 2 * R, R, 3) and np.all(np.isfinite(final))
+    known = np.broadcast_to(masks == 1, final.shape)
+    np.testing.assert_array_equal(final[known], images[known])
+    with pytest.raises(ValueError, match="noise_mode='const' needs"):
+        tiny_g(images, masks, noise_mode="const")

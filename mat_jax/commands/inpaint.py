@@ -3,7 +3,8 @@
 Masks are image files, white = known (MAT convention) or white = hole with --mask-convention lama;
 they are thresholded at 0.5 (with a warning when a file is not binary). Images of any size and aspect
 are reflect-padded (image and mask alike, so hidden pixels never leak in as context) up to the model's
-R x R grid, inpainted and cropped back; larger images need --resize. Known pixels of the output are
+grid (R x R, or multiples of R per side for larger images, as the official code runs them),
+inpainted and cropped back; --resize resizes to R x R instead. Known pixels of the output are
 the input pixels, bit for bit. With K > 1 samples, each sample gets its own z and style-manipulation
 maps (pluralistic inpainting).
 """
@@ -91,7 +92,8 @@ def load_mask_file(path: pathlib.Path, convention: str, shape: tuple[int, int]):
 
 
 def fit_to_model(image, mask, r: int, resize: bool):
-    """Reflect-pad (or resize) an image [H,W,3] uint8 and mask [H,W,1] to r x r; returns a restore fn."""
+    """Reflect-pad an image [H,W,3] uint8 and its mask [H,W,1] up to multiples of r per side (or resize
+    both to r x r); returns (image, mask, restore) where restore maps an output back to H x W."""
     import numpy as np
     from PIL import Image
 
@@ -105,9 +107,7 @@ def fit_to_model(image, mask, r: int, resize: bool):
             return np.asarray(Image.fromarray(out_u8).resize((w, h), Image.BICUBIC))
 
         return img, m, restore
-    if h > r or w > r:
-        raise ValueError(f"image is {w}x{h}, larger than the model's {r}x{r}; pass --resize or crop it first")
-    pads = ((0, r - h), (0, r - w))
+    pads = ((0, -h % r), (0, -w % r))
     img = np.pad(image, pads + ((0, 0),), mode="reflect" if min(h, w) > 1 else "edge")
     m = np.pad(mask, pads + ((0, 0),), mode="reflect" if min(h, w) > 1 else "edge")
     return img, m, lambda out_u8: out_u8[:h, :w]
@@ -153,12 +153,17 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as e:
             print(f"mat-jax inpaint: error: {e}", file=sys.stderr)
             return 1
-        x = np.repeat((img_r.astype(np.float32) / 127.5 - 1.0)[None], k, axis=0)  # [K, R, R, 3]
-        m = np.repeat(mask_r[None], k, axis=0)  # [K, R, R, 1], 1 = known
+        x = np.repeat((img_r.astype(np.float32) / 127.5 - 1.0)[None], k, axis=0)  # [K, H', W', 3]
+        m = np.repeat(mask_r[None], k, axis=0)  # [K, H', W', 1], 1 = known
+        noise_mode = args.noise_mode
+        if noise_mode == "const" and x.shape[1:3] != (r, r):
+            print(f"mat-jax inpaint: {img_path.name} runs at {x.shape[2]}x{x.shape[1]}: const noise exists only "
+                  f"at {r}x{r}, using random noise (as the official script)", file=sys.stderr)
+            noise_mode = "random"
         finals = []
         for s in range(k):  # one compiled batch-1 forward, reused for every sample and image
             final, _ = inpainter(x[s:s + 1], m[s:s + 1], seed=args.seed + s, truncation_psi=args.truncation_psi,
-                                 noise_mode=args.noise_mode)
+                                 noise_mode=noise_mode)
             finals.append(final[0])
         outs = []
         for s, f in enumerate(finals):

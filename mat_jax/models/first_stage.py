@@ -56,26 +56,24 @@ class FirstStage(nn.Module):
             aux[f"enc_conv{i}_x"], aux[f"enc_conv{i}_mask"] = x, m
             if i != n_down - 1:
                 skips.append(x)
-        b, t = x.shape[0], cfg.stage1_token_res
-        x = x.reshape(b, t * t, dim)  # [B, L, C]
-        m = m.reshape(b, t * t, 1)
-
-        sizes = cfg.stage1_token_sizes
+        b, th, tw = x.shape[0], x.shape[1], x.shape[2]  # token map (64x64 at the trained size)
+        x = x.reshape(b, th * tw, dim)  # [B, L, C]
+        m = m.reshape(b, th * tw, 1)
+        hw = (th, tw)
         resample = (None, "down", "down", "up", "up")
-        in_sizes = (t, t, t // 2, t // 4, t // 2)
 
         def layer(i):
             return BasicLayer(dim, cfg.stage1_depths[i], cfg.stage1_heads, cfg.stage1_window_sizes[i],
-                              in_sizes[i], resample[i], cfg.stage1_mlp_ratio, cfg.attention, cfg.mask_update,
-                              cfg.block, cfg.shifted_windows, name=f"tran_{i}")
+                              cfg.stage1_token_sizes[i], resample[i], cfg.stage1_mlp_ratio, cfg.attention,
+                              cfg.mask_update, cfg.block, cfg.shifted_windows, name=f"tran_{i}")
 
         for i in (0, 1):  # encoder layers; the official passes the mask to both (stage1_masked_layers=2)
-            x, m = layer(i)(x, m if i < cfg.stage1_masked_layers else None)
+            x, hw, m = layer(i)(x, hw, m if i < cfg.stage1_masked_layers else None)
             aux[f"tran{i}_x"], aux[f"tran{i}_mask"] = x, m
             skips.append(x)
-        x, _ = layer(2)(x, None)  # bottleneck (the mask is dropped from here on)
+        x, hw, _ = layer(2)(x, hw, None)  # bottleneck (the mask is dropped from here on)
         aux["tran2_x"] = x
-        s_mid = sizes[2]
+        mid_hw = hw
         wv = EqDense(dim, act="lrelu", name="ws_style")(ws[:, -1])  # [B, dim] from the LAST w
         aux["ws_style"] = wv
         if cfg.style_manipulation:
@@ -86,21 +84,21 @@ class FirstStage(nn.Module):
                 smm_map = bernoulli_map(self.make_rng("smm"), x.shape)
             x = x * smm_map + add_n * (1 - smm_map)
         aux["mid_mixed_feat"] = x
-        f = x.reshape(b, s_mid, s_mid, dim)
+        f = x.reshape(b, mid_hw[0], mid_hw[1], dim)
         for i in range(cfg.stage1_global_downs):  # 16 -> 1 officially (4 convs)
             f = EqConv2d(dim, 3, "lrelu", down=2, name=f"down_conv_{i}")(f)
         gs = EqDense(dim * 2, act="lrelu", name="to_style")(jnp.mean(f, axis=(1, 2)))  # [B, 2*dim]
         aux["to_style"] = gs
         style = jnp.concatenate([gs, wv], axis=-1)  # [B, 3*dim]: gs FIRST (opposite of stage 2)
 
-        x, _ = layer(3)(x, None)
+        x, hw, _ = layer(3)(x, hw, None)
         aux["tran3_x"] = x  # before the skip, as the golden hooks record it
         x = x + skips[-1]
-        x, _ = layer(4)(x, None)
+        x, hw, _ = layer(4)(x, hw, None)
         aux["tran4_x"] = x
         x = x + skips[-2]
 
-        x = x.reshape(b, t, t, dim)
+        x = x.reshape(b, th, tw, dim)
         img = None
         for i in range(n_down):
             x, img = DecStyleBlock(dim, cfg.img_channels, name=f"dec_conv_{i}")(x, img, style, skips[n_down - 1 - i])

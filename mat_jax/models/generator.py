@@ -16,15 +16,18 @@ from mat_jax.models.mapping import MappingNet
 from mat_jax.models.synthesis import SynthesisNet
 
 
-def smm_shapes(cfg: MATConfig, batch: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Shapes of the two style-manipulation maps: stage 1 [B, L_mid, dim], stage 2 [B,16,16,nf(16)]."""
-    mid = cfg.stage1_token_sizes[2]
-    return (batch, mid * mid, cfg.stage1_dim), (batch, 16, 16, nf(cfg, 16))
+def smm_shapes(cfg: MATConfig, batch: int, hw: tuple[int, int] | None = None):
+    """Shapes of the two style-manipulation maps for images of size hw (default: the trained size):
+    stage 1 [B, L_mid, dim] (L_mid = 256 tokens at the trained size), stage 2 [B, h16, w16, nf(16)]."""
+    h, w = hw or (cfg.resolution, cfg.resolution)
+    f1 = 2 ** cfg.stage1_n_down * 4  # image pixels per bottleneck token
+    f2 = cfg.resolution // 16  # image pixels per stage-2 bottleneck pixel
+    return (batch, (h // f1) * (w // f1), cfg.stage1_dim), (batch, h // f2, w // f2, nf(cfg, 16))
 
 
-def ones_smm_maps(cfg: MATConfig, batch: int):
+def ones_smm_maps(cfg: MATConfig, batch: int, hw: tuple[int, int] | None = None):
     """Maps of ones: keep every feature, mix in no noise (deterministic, non-pluralistic output)."""
-    s1, s2 = smm_shapes(cfg, batch)
+    s1, s2 = smm_shapes(cfg, batch, hw)
     return jnp.ones(s1, jnp.float32), jnp.ones(s2, jnp.float32)
 
 
@@ -47,7 +50,7 @@ class Generator(nn.Module):
         if isinstance(smm_maps, str):
             if smm_maps != "ones":
                 raise ValueError(f"smm_maps must be None, 'ones' or a pair of arrays, got {smm_maps!r}")
-            smm_maps = ones_smm_maps(self.cfg, images.shape[0])
+            smm_maps = ones_smm_maps(self.cfg, images.shape[0], images.shape[1:3])
         return self.synthesis(images, masks, ws, noise_mode, smm_maps, noises)
 
     def __call__(self, images, masks, z, c=None, truncation_psi=1.0, truncation_cutoff=None,

@@ -19,7 +19,8 @@ def effective_window(size: int, window: int, shift_requested: bool) -> tuple[int
 
 
 class SwinBlock(nn.Module):
-    """One transformer block on tokens [B, L, C] of a size x size map.
+    """One transformer block on tokens [B, L, C] of an hw = (H, W) map (window and shift are fixed at
+    construction from the trained size, the region mask is computed for the actual size).
 
     block='adjusted' (official): out = mlp(fuse([x, attn(x)])), no LayerNorm, no residuals.
     block='prenorm_residual' (ablation): x += attn(LN(x)); x += mlp(LN(x)).
@@ -28,7 +29,6 @@ class SwinBlock(nn.Module):
 
     dim: int
     num_heads: int
-    size: int
     window: int
     shift: int
     mlp_ratio: float = 2.0
@@ -36,21 +36,23 @@ class SwinBlock(nn.Module):
     mask_update: str = "window_or"
 
     @nn.compact
-    def __call__(self, x, mask=None):  # x [B, L, C], mask [B, L, 1] or None
+    def __call__(self, x, hw, mask=None):  # x [B, L, C], hw = (H, W) with L = H*W, mask [B, L, 1] or None
         b, l, c = x.shape
-        s, ws, sh = self.size, self.window, self.shift
+        (sh_, sw_), ws, sh = hw, self.window, self.shift
+        if sh_ % ws or sw_ % ws:
+            raise ValueError(f"a {sh_}x{sw_} token map is not tiled by {ws}x{ws} windows")
         shortcut = x
         h = nn.LayerNorm(epsilon=1e-5, name="norm1")(x) if self.block == "prenorm_residual" else x
-        h = h.reshape(b, s, s, c)
-        m = None if mask is None else mask.reshape(b, s, s, 1)
+        h = h.reshape(b, sh_, sw_, c)
+        m = None if mask is None else mask.reshape(b, sh_, sw_, 1)
         if sh:
             h = jnp.roll(h, (-sh, -sh), axis=(1, 2))
             m = None if m is None else jnp.roll(m, (-sh, -sh), axis=(1, 2))
-        shift_mask = shifted_window_mask(s, s, ws, sh) if sh else None
-        hw, mw = window_partition(h, ws), (None if m is None else window_partition(m, ws))
-        hw, mw = WindowAttention(self.dim, self.num_heads, self.mask_update, name="attn")(hw, mw, shift_mask)
-        h = window_reverse(hw, ws, s, s)
-        m = None if mw is None else window_reverse(mw, ws, s, s)
+        shift_mask = shifted_window_mask(sh_, sw_, ws, sh) if sh else None
+        hwin, mw = window_partition(h, ws), (None if m is None else window_partition(m, ws))
+        hwin, mw = WindowAttention(self.dim, self.num_heads, self.mask_update, name="attn")(hwin, mw, shift_mask)
+        h = window_reverse(hwin, ws, sh_, sw_)
+        m = None if mw is None else window_reverse(mw, ws, sh_, sw_)
         if sh:
             h = jnp.roll(h, (sh, sh), axis=(1, 2))
             m = None if m is None else jnp.roll(m, (sh, sh), axis=(1, 2))
@@ -77,8 +79,8 @@ class _Mlp(nn.Module):
         return EqDense(self.out, name="fc2")(x)
 
 
-def _to_map(t: jax.Array, s: int) -> jax.Array:  # [B, L, C] -> [B, s, s, C]
-    return t.reshape(t.shape[0], s, s, t.shape[-1])
+def _to_map(t: jax.Array, hw: tuple[int, int]) -> jax.Array:  # [B, L, C] -> [B, H, W, C]
+    return t.reshape(t.shape[0], hw[0], hw[1], t.shape[-1])
 
 
 def _to_tokens(f: jax.Array) -> jax.Array:  # [B, H, W, C] -> [B, H*W, C]
@@ -88,14 +90,16 @@ def _to_tokens(f: jax.Array) -> jax.Array:  # [B, H, W, C] -> [B, H*W, C]
 class BasicLayer(nn.Module):
     """[resample (PatchMerging down=2 / PatchUpsampling up=2)] -> blocks -> partial conv + identity.
 
-    `in_size` is the token-map side before the resampler; `resample` is 'down', 'up' or None.
+    `trained_size` is the token-map side after the resampler at the trained resolution: it fixes the
+    windows and shifts (official constructor rule); the actual map size `hw` (before the resampler)
+    comes with the input, so larger inputs (multiples of the trained size) run like the official code.
     """
 
     dim: int
     depth: int
     num_heads: int
     window: int
-    in_size: int
+    trained_size: int
     resample: str | None = None
     mlp_ratio: float = 2.0
     attention: str = "mca"
@@ -104,31 +108,32 @@ class BasicLayer(nn.Module):
     shifted_windows: bool = True
 
     @nn.compact
-    def __call__(self, x, mask=None):  # x [B, L, C]; mask [B, L, 1] or None
-        size = self.in_size
+    def __call__(self, x, hw, mask=None):  # x [B, L, C] of an hw = (H, W) map; mask [B, L, 1] or None
         if self.resample is not None:
-            f, m = _to_map(x, size), (None if mask is None else _to_map(mask, size))
+            f, m = _to_map(x, hw), (None if mask is None else _to_map(mask, hw))
             down, up = (2, 1) if self.resample == "down" else (1, 2)
             f, m = _Resampler(self.dim, down, up, name="downsample")(f, m)
-            size = size // 2 if self.resample == "down" else size * 2
+            hw = f.shape[1:3]
             x, mask = _to_tokens(f), (None if m is None else _to_tokens(m))
         identity = x
         attn_mask = mask if self.attention != "window" else None
         for j in range(self.depth):
             if self.attention == "full":
-                ws, sh = size, 0
+                ws, sh = (hw[0], 0) if hw[0] == hw[1] else (None, 0)
+                if ws is None:
+                    raise ValueError(f"attention='full' needs a square token map, got {hw}")
             else:
-                ws, sh = effective_window(size, self.window, self.shifted_windows and j % 2 == 1)
-            x, new = SwinBlock(self.dim, self.num_heads, size, ws, sh, self.mlp_ratio, self.block,
-                               self.mask_update, name=f"blocks_{j}")(x, attn_mask)
+                ws, sh = effective_window(self.trained_size, self.window, self.shifted_windows and j % 2 == 1)
+            x, new = SwinBlock(self.dim, self.num_heads, ws, sh, self.mlp_ratio, self.block,
+                               self.mask_update, name=f"blocks_{j}")(x, hw, attn_mask)
             if attn_mask is not None:
                 attn_mask = new
         if attn_mask is not None:
             mask = attn_mask
         f, m = PartialConv2d(self.dim, 3, "lrelu", name="conv")(
-            _to_map(x, size), None if mask is None else _to_map(mask, size))
+            _to_map(x, hw), None if mask is None else _to_map(mask, hw))
         x = _to_tokens(f) + identity
-        return x, (None if m is None else _to_tokens(m))
+        return x, tuple(hw), (None if m is None else _to_tokens(m))
 
 
 class _Resampler(nn.Module):
