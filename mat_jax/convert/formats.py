@@ -132,6 +132,9 @@ def read_checkpoint(
     if not flat:
         raise ConversionError(f"{path}: holds no arrays at all; not a MAT checkpoint")
     found = split_nets(flat, path)
+    order = [n for n in str(metadata.get("nets", "")).split(",") if n in found]
+    if len(found) > 1 and order:  # safetensors stores tensors sorted, not in write order
+        found = {n: found[n] for n in order + [n for n in found if n not in order]}
     selected: dict[str, tuple[str, dict]] = {}  # wanted name -> (name in file, state)
     if nets is None:
         for name, state in found.items():
@@ -276,7 +279,7 @@ def _read_safetensors(path: str) -> tuple[dict, dict]:
 def _write_safetensors(path: str, flat: dict, metadata: dict) -> None:
     from safetensors.numpy import save
 
-    blob = save({k: np.ascontiguousarray(v) for k, v in flat.items()}, metadata=metadata)
+    blob = save({k: np.require(v, requirements="C") for k, v in flat.items()}, metadata=metadata)
     with atomic_output(path) as f:
         f.write(blob)
 
@@ -354,7 +357,7 @@ def _write_pt(path: str, flat: dict, metadata: dict) -> None:
     torch = _torch()
     state = collections.OrderedDict()
     for k, v in flat.items():
-        v = np.ascontiguousarray(v)
+        v = np.require(v, requirements="C")
         if v.dtype.name == "bfloat16":
             state[k] = torch.from_numpy(v.view(np.uint16)).view(torch.bfloat16)
         else:
