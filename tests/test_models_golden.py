@@ -89,6 +89,9 @@ def test_golden_256_dynamic_masks_bit_equal(golden256):
     for name in ("stg1_tran0_mask", "stg1_tran1_mask"):
         np.testing.assert_array_equal(np.asarray(aux[name]), g["h_" + name], err_msg=name)
         assert set(np.unique(aux[name])) <= {0.0, 1.0}
+    # The masks exercise the -100 path: some 8x8 windows of tran.0's input are entirely holes.
+    m64 = nchw(aux["stg1_enc_conv1_mask"])[:, 0].reshape(2, 8, 8, 8, 8).transpose(0, 1, 3, 2, 4)
+    assert (m64.reshape(2, 64, 64).max(-1) == 0).sum() > 0
     # Known pixels pass through exactly; holes come from the decoders.
     m = nhwc(g["masks"]) == 1
     np.testing.assert_array_equal(np.asarray(out["img"])[np.broadcast_to(m, out["img"].shape)],
