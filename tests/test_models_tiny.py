@@ -220,3 +220,20 @@ def test_multiples_of_the_resolution_run_like_the_official_code(tiny_g):
     np.testing.assert_array_equal(final[known], images[known])
     with pytest.raises(ValueError, match="noise_mode='const' needs"):
         tiny_g(images, masks, noise_mode="const")
+
+
+def test_mapping_w_avg_tracking_and_truncation_cutoff():
+    from mat_jax.models.mapping import MappingNet
+
+    net = MappingNet(z_dim=8, c_dim=0, w_dim=8, num_ws=4, num_layers=2)
+    z = jax.random.normal(jax.random.key(0), (5, 8))
+    v = net.init(jax.random.key(1), z)
+    v = {"params": v["params"], "buffers": {"w_avg": jnp.full((8,), 0.3)}}
+    ws, upd = net.apply(v, z, update_w_avg=True, mutable=["buffers"])
+    w = np.asarray(ws[:, 0])
+    np.testing.assert_allclose(upd["buffers"]["w_avg"], w.mean(0) + 0.995 * (0.3 - w.mean(0)), rtol=1e-6)
+    t = np.asarray(net.apply(v, z, truncation_psi=0.5, truncation_cutoff=2))
+    np.testing.assert_allclose(t[:, :2], 0.3 + 0.5 * (w[:, None] - 0.3), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(t[:, 2:], np.broadcast_to(w[:, None], (5, 2, 8)))
+    same = net.apply(v, z, update_w_avg=False, mutable=["buffers"])[1]
+    np.testing.assert_array_equal(same["buffers"]["w_avg"], v["buffers"]["w_avg"])
