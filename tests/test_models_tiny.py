@@ -233,7 +233,8 @@ def test_mapping_w_avg_tracking_and_truncation_cutoff():
     w = np.asarray(ws[:, 0])
     np.testing.assert_allclose(upd["buffers"]["w_avg"], w.mean(0) + 0.995 * (0.3 - w.mean(0)), rtol=1e-6)
     t = np.asarray(net.apply(v, z, truncation_psi=0.5, truncation_cutoff=2))
-    np.testing.assert_allclose(t[:, :2], 0.3 + 0.5 * (w[:, None] - 0.3), rtol=1e-5, atol=1e-6)
+    want = np.broadcast_to(0.3 + 0.5 * (w[:, None] - 0.3), (5, 2, 8))
+    np.testing.assert_allclose(t[:, :2], want, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(t[:, 2:], np.broadcast_to(w[:, None], (5, 2, 8)))
     same = net.apply(v, z, update_w_avg=False, mutable=["buffers"])[1]
     np.testing.assert_array_equal(same["buffers"]["w_avg"], v["buffers"]["w_avg"])
