@@ -93,9 +93,11 @@ class Conv2dLayerPartial(nn.Module):
             count = F.conv2d(
                 mask, self.weight_maskUpdater.to(mask.dtype), stride=self.stride, padding=self.padding
             )
-            ratio = self.slide_winsize / (count + 1e-8)
             new_mask = torch.clamp(count, 0, 1)
-            ratio = ratio * new_mask
+            # Official: slide/(count + 1e-8) * new_mask, which is 0 where count == 0. The `where` spells
+            # that 0 explicitly (same values) because the ONNX exporter drops the 1e-8 and 9/0 * 0 = NaN.
+            ratio = self.slide_winsize / (count + 1e-8) * new_mask
+            ratio = torch.where(count > 0, ratio, torch.zeros_like(ratio))
         return self.conv(x) * ratio, new_mask
 
 
