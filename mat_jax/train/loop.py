@@ -215,31 +215,31 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
             timer.tick()
             metrics["perf/step_time_last_s"] = time.perf_counter() - t0
             finite = metrics["finite"] == 1.0 and metrics.get("R1/finite", 1.0) == 1.0
-            if not finite:
+            if finite:
+                streak = 0
+            else:
                 streak += 1
                 streak_start = step - 1 if streak == 1 else streak_start
                 bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
                 log.warning("non-finite loss at iteration %d (update skipped, %d in a row): %s", step - 1, streak,
                             bad)
-                writer.scalars(step, {"nonfinite/skipped_total": float(jax.device_get(state["skipped"]))})
-                if streak >= int(config.train.max_consecutive_nonfinite):
-                    ckpt.wait()
-                    last = ckpt.latest_step()
-                    raise NonFiniteLossError(
-                        f"{streak} consecutive iterations ({streak_start}..{step - 1}) had non-finite losses "
-                        f"(train.max_consecutive_nonfinite={config.train.max_consecutive_nonfinite}); their updates "
-                        f"were skipped. Last checkpoint: step {last} in {ckpt.directory} (intact; it resumes from "
-                        "there). Check the data around these iterations and the learning rates.")
-            else:
-                streak = 0
             pending.append(metrics)
-            if step % log_every == 0 or step == n_steps:
+            if step % log_every == 0 or step == n_steps or streak:
                 scalars = {**_mean_metrics(pending), **timer.read(recipe.global_batch), **lr_scalars,
-                           "progress/kimg": step * recipe.global_batch / 1000}
+                           "progress/kimg": step * recipe.global_batch / 1000,
+                           "nonfinite/skipped_total": float(jax.device_get(state["skipped"]))}
                 pending = []
                 writer.scalars(step, scalars)
                 writer.progress(step, {"G": scalars.get("G/total", float("nan")),
                                        "D": scalars.get("D/total", float("nan"))})
+            if streak >= int(config.train.max_consecutive_nonfinite):
+                ckpt.wait()
+                last = ckpt.latest_step()
+                raise NonFiniteLossError(
+                    f"{streak} consecutive iterations ({streak_start}..{step - 1}) had non-finite losses "
+                    f"(train.max_consecutive_nonfinite={config.train.max_consecutive_nonfinite}); their updates "
+                    f"were skipped. Last checkpoint: step {last} in {ckpt.directory} (intact; a restart resumes "
+                    "from it). Check the data around these iterations and the learning rates.")
             if grid_every > 0 and step % grid_every == 0:
                 write_grid()
             if ckpt_every > 0 and step % ckpt_every == 0 and step < n_steps:

@@ -1,0 +1,135 @@
+"""Training-step benchmark on this machine: compile time, steady step time, images/s, peak RSS, XLA FLOPs and
+achieved GFLOP/s, for the demo config and the official 256 / 512 models.
+
+Each case runs in its own subprocess (clean peak RSS). Two programs per case:
+  main      our full iteration minus lazy R1: Gmain (G fwd, D fwd, backward, Adam) + Dmain (G fwd, D on fakes and
+            reals, backward, Adam) + EMA, no perceptual loss;
+  official  the step measured for the official PyTorch code in ../shared/reference/official-baseline.md:
+            G fwd + D(fake) + D(real) + backward of both, no PCP, no R1, no optimiser (38.3 s at 256, batch 2).
+
+  python benchmarks/bench_train.py                          # demo + 256 (batch 1, 2)
+  python benchmarks/bench_train.py --cases p512:1 --steps 2 # one case
+Results go to stdout as a table and, with --json FILE, as JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CONFIGS = {"demo": "configs/demo.py", "p256": "configs/places256.py", "p512": "configs/places512.py"}
+
+
+def run_case(name: str, batch: int, steps: int, program: str) -> dict:
+    import resource
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from mat_jax.config import load_config
+    from mat_jax.train import loop, programs, sharding
+    from mat_jax.train import steps as steps_mod
+
+    config = load_config(REPO / CONFIGS[name], [f"train.global_batch_size={batch}", "train.mbstd_shards=1",
+                                                "loss.pcp_ratio=0.0"])
+    mesh = sharding.make_mesh(1, jax.devices()[:1])
+    recipe = loop.recipe_from_config(config, mesh)
+    res = recipe.model.resolution
+    rng = np.random.default_rng(0)
+    batch_np = {"image": rng.uniform(-1, 1, (batch, res, res, 3)).astype(np.float32),
+                "mask": (rng.uniform(size=(batch, res, res, 1)) > 0.5).astype(np.float32)}
+    progs = programs.build(recipe, mesh, int(config.mesh.fsdp_min_size))
+    state = progs.init(jax.random.key(0))
+    jax.block_until_ready(state)
+
+    if program == "main":
+        fn = progs.main_step
+        args = (state, batch_np, None)
+    else:
+        def official(state, batch):
+            g, d = state["g"], state["d"]
+            k_g, _ = steps_mod.iteration_keys(state)
+
+            def loss(gp, dp):
+                final, stage1, _ = steps_mod.run_generator(recipe, {"params": gp, "buffers": g["buffers"]},
+                                                           batch["image"], batch["mask"], k_g)
+                lf, lf1 = steps_mod._d_logits(recipe, dp, final, batch["mask"], stage1)
+                lr, lr1 = steps_mod._d_logits(recipe, dp, batch["image"], batch["mask"], batch["image"])
+                sp = jax.nn.softplus
+                return jnp.mean(sp(-lf) + sp(-lf1)) + jnp.mean(sp(lr) + sp(lr1))
+
+            return jax.grad(loss, argnums=(0, 1))(g["params"], d["params"])
+
+        fn = jax.jit(official)
+        args = (state, batch_np)
+
+    t0 = time.perf_counter()
+    lowered = fn.lower(*args)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        out = compiled(*args)
+        jax.block_until_ready(out)
+        times.append(time.perf_counter() - t)
+        if program == "main":
+            args = (out[0], batch_np, None)
+    step_s = float(np.median(times[1:] if len(times) > 1 else times))
+    return {"case": f"{name}:{batch}", "program": program, "params_G_M": round(sum(
+        x.size for x in jax.tree.leaves(progs.abstract_state["g"]["params"])) / 1e6, 2),
+        "trace_lower_s": round(t1 - t0, 1), "compile_s": round(t2 - t1, 1), "step_s": round(step_s, 3),
+        "all_steps_s": [round(t, 3) for t in times], "images_per_s": round(batch / step_s, 3),
+        "s_per_image": round(step_s / batch, 3), "xla_gflop": round(flops / 1e9, 1),
+        "achieved_gflops": round(flops / 1e9 / step_s, 1),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="*", default=["demo:8", "p256:1", "p256:2"], help="NAME:BATCH, NAME in "
+                    f"{sorted(CONFIGS)}")
+    ap.add_argument("--programs", nargs="*", default=["main", "official"], choices=["main", "official"])
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per case (median of all but the first)")
+    ap.add_argument("--json", type=pathlib.Path, help="append JSON lines here")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case in this process
+    args = ap.parse_args()
+    if args.one:
+        name, batch, program = args.one.split(":")
+        print("RESULT " + json.dumps(run_case(name, int(batch), args.steps, program)), flush=True)
+        return 0
+    env = dict(os.environ)
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".jax_cache"))
+    rows = []
+    for case in args.cases:
+        for program in args.programs:
+            res = subprocess.run([sys.executable, __file__, "--one", f"{case}:{program}", "--steps", str(args.steps)],
+                                 env=env, cwd=REPO, capture_output=True, text=True)
+            line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
+            if res.returncode or not line:
+                print(f"{case} {program}: failed ({res.returncode})\n{res.stderr[-2000:]}", file=sys.stderr)
+                continue
+            row = json.loads(line[0][7:])
+            rows.append(row)
+            print(f"{row['case']:8s} {row['program']:8s} compile {row['compile_s']:6.1f}s  step {row['step_s']:8.3f}s  "
+                  f"{row['images_per_s']:7.3f} img/s  {row['xla_gflop']:8.1f} GFLOP  {row['achieved_gflops']:6.1f} "
+                  f"GFLOP/s  RSS {row['peak_rss_gb']:5.2f} GB", flush=True)
+            if args.json:
+                with open(args.json, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
