@@ -1,0 +1,44 @@
+"""Checkpoint conversion between the official MAT release files and mat-jax (official state_dict names).
+
+numpy-only at import time: the `.pkl`, `.safetensors` and `.npz` paths work without torch; the `.pt`
+handler imports torch lazily. Entry points:
+
+    read_checkpoint(path, nets=None, resolution=None, fmt=None) -> Checkpoint(nets, resolution, source)
+    write_checkpoint(path, {net: state}, fmt=None, dtype=None)
+    load_official_pickle(path, net="G_ema") -> {official_name: np.ndarray}
+    expected_entries(net, resolution) -> [Entry(name, shape, kind)]   # the official layout
+    register_format(FormatHandler(...))                                # e.g. the orbax directory format
+"""
+
+from mat_jax.convert.errors import ConversionError, MissingTorchError, UnsafePickleError
+from mat_jax.convert.formats import (
+    Checkpoint,
+    FormatHandler,
+    cast_state,
+    handler_for,
+    read_checkpoint,
+    register_format,
+    write_checkpoint,
+)
+from mat_jax.convert.layout import infer_layout, validate_state_dict
+from mat_jax.convert.official_keys import Entry, expected_entries
+from mat_jax.convert.pickle_safe import load_official_pickle, load_official_pickle_nets
+
+__all__ = [
+    "Checkpoint",
+    "ConversionError",
+    "Entry",
+    "FormatHandler",
+    "MissingTorchError",
+    "UnsafePickleError",
+    "cast_state",
+    "expected_entries",
+    "handler_for",
+    "infer_layout",
+    "load_official_pickle",
+    "load_official_pickle_nets",
+    "read_checkpoint",
+    "register_format",
+    "validate_state_dict",
+    "write_checkpoint",
+]

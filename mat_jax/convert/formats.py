@@ -366,6 +366,19 @@ def _write_pt(path: str, flat: dict, metadata: dict) -> None:
         torch.save(state, f)
 
 
+def _read_onnx_refused(path: str) -> tuple[dict, dict]:
+    raise ConversionError(f"{path}: ONNX graphs are export-only; convert from the .pkl/.pt/.safetensors file")
+
+
+def _write_onnx(path: str, flat: dict, metadata: dict) -> None:
+    if "," in metadata.get("nets", "") or not any(k.startswith("synthesis.") for k in flat):
+        raise ConversionError(f"{path}: ONNX export takes exactly one generator (use --net G_ema)")
+    _torch()
+    from mat_jax.torch_twin.onnx_export import export_onnx_from_state
+
+    export_onnx_from_state(flat, path, int(metadata["resolution"]))
+
+
 for _h in (
     FormatHandler(
         "pkl", (".pkl",), _read_pkl, None, description="official network pickle (import only, safe)"
@@ -375,5 +388,8 @@ for _h in (
         "safetensors", (".safetensors",), _read_safetensors, _write_safetensors, description="safetensors"
     ),
     FormatHandler("npz", (".npz",), _read_npz, _write_npz, description="numpy .npz"),
+    FormatHandler(
+        "onnx", (".onnx",), _read_onnx_refused, _write_onnx, description="ONNX graph of G (export only)"
+    ),
 ):
     register_format(_h)

@@ -13,13 +13,16 @@ of mat-jax.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from mat_jax.torch_twin.synthesis import Generator
 
-__all__ = ["GeneratorForOnnx", "export_onnx", "ONNX_INPUTS", "ONNX_OUTPUTS"]
+__all__ = ["GeneratorForOnnx", "export_onnx", "export_onnx_from_state", "ONNX_INPUTS", "ONNX_OUTPUTS"]
 
 ONNX_INPUTS = ("images", "masks", "z", "smm_map_stage1", "smm_map_stage2")
 ONNX_OUTPUTS = ("img", "img_stg1")
@@ -67,10 +70,12 @@ def export_onnx(
     truncation_psi: float = 1.0,
     noise_mode: str = "const",
     opset: int = 18,
-    dynamo: bool = False,
+    dynamo: bool = True,
 ) -> None:
     """Write `generator` (eval mode, fp32) as an ONNX graph with inputs `ONNX_INPUTS`, outputs
-    `ONNX_OUTPUTS`. `noise_mode` 'random' is refused: its randn nodes could not be replayed."""
+    `ONNX_OUTPUTS`; the weights go to `<path>.data` beside it (external data). `noise_mode` 'random' is
+    refused: its randn nodes could not be replayed. `dynamo=False` (the TorchScript exporter) fails on
+    the depthwise FIR convs ("kernel of unknown shape"); the dynamo exporter needs `onnxscript`."""
     if noise_mode not in ("const", "none"):
         raise ValueError(
             "export with noise_mode 'const' or 'none'; random noise cannot be reproduced in ONNX"
@@ -81,7 +86,7 @@ def export_onnx(
         raise ImportError(
             "ONNX export needs the onnx package: pip install onnx (and onnxscript for dynamo)"
         ) from None
-    wrapper = GeneratorForOnnx(generator.eval(), truncation_psi, noise_mode)
+    wrapper = GeneratorForOnnx(generator.eval(), truncation_psi, noise_mode).eval()
     inputs = example_inputs(generator.img_resolution, batch)
     with torch.no_grad():
         torch.onnx.export(
@@ -93,3 +98,24 @@ def export_onnx(
             opset_version=opset,
             dynamo=dynamo,
         )
+
+
+def export_onnx_from_state(state: dict[str, np.ndarray], path: str | os.PathLike, resolution: int) -> None:
+    """Build the twin from an official-name G state dict (float32) and export it; the graph and its
+    `.data` file are written in a temporary folder beside `path` and moved into place only on success."""
+    with torch.device("meta"):
+        g = Generator(img_resolution=resolution)
+    tensors = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in state.items()}
+    g.load_state_dict(tensors, strict=True, assign=True)
+    for sub in g.modules():  # the all-ones partial-conv kernel is not in the state dict
+        if hasattr(sub, "weight_maskUpdater"):
+            sub.weight_maskUpdater = torch.ones(sub.weight_maskUpdater.shape)
+    path = os.fspath(path)
+    tmp = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".onnx-export-")
+    try:
+        tmp_path = os.path.join(tmp, os.path.basename(path))
+        export_onnx(g, tmp_path)
+        for name in sorted(os.listdir(tmp)):  # the graph and its external-data file(s)
+            os.replace(os.path.join(tmp, name), os.path.join(os.path.dirname(os.path.abspath(path)), name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
