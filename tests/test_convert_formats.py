@@ -252,15 +252,17 @@ def _run_cli(argv):
 
 
 def test_cli_convert_and_errors(tmp_path, make_params, capsys):
-    src = tmp_path / "both.npz"
-    write_checkpoint(src, {"G_ema": make_params("G", 256), "D": make_params("D", 256)})
-    dst = tmp_path / "g.safetensors"
-    assert _run_cli([str(src), str(dst), "--dtype", "bfloat16"]) == 0
-    assert "G_ema at 256x256, 442 entries" in capsys.readouterr().out
-    assert read_checkpoint(dst).nets["G"]["mapping.w_avg"].dtype.name == "bfloat16"
-    assert _run_cli([str(src), str(tmp_path / "d.npz"), "--net", "D", "--resolution", "512"]) == 1
+    src = tmp_path / "d.npz"
+    write_checkpoint(src, {"D": make_params("D", 256)})
+    dst = tmp_path / "d.safetensors"
+    assert _run_cli([str(src), str(dst), "--net", "D", "--dtype", "bfloat16"]) == 0
+    assert "D at 256x256, 116 entries" in capsys.readouterr().out
+    assert read_checkpoint(dst).nets["D"]["fc0.weight"].dtype.name == "bfloat16"
+    assert _run_cli([str(src), str(tmp_path / "out.npz"), "--net", "D", "--resolution", "512"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("mat-jax convert: error: ") and str(src) in err and "512 was requested" in err
-    assert not os.path.exists(tmp_path / "d.npz")
-    assert _run_cli([str(src), str(tmp_path / "all.npz"), "--net", "all"]) == 0
-    assert list(read_checkpoint(tmp_path / "all.npz").nets) == ["G_ema", "D"]
+    assert _run_cli([str(src), str(tmp_path / "out.npz")]) == 1  # default --net G_ema: not in a D file
+    assert "has no net 'G_ema' (it holds: D)" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "out.npz")
+    assert _run_cli([str(src), str(tmp_path / "all.pt"), "--net", "all"]) == 0
+    assert list(read_checkpoint(tmp_path / "all.pt").nets) == ["D"]

@@ -51,13 +51,20 @@ def test_state_dict_is_the_official_layout(net, res):
 
 def test_buffers_hold_official_values(golden_dir):
     """resample_filter / attn_mask built by the twin equal the official values (make_params computes them)."""
-    make_params = _load_make_params(golden_dir)
-    torch.manual_seed(0)
-    g = Generator(img_resolution=128)
-    ref = make_params(golden_dir / "keys_G_128.json")
-    for k, v in g.state_dict().items():
-        if k.endswith((".resample_filter", ".attn_mask")):
-            np.testing.assert_array_equal(v.numpy(), ref[k], err_msg=k)
+    from mat_jax.torch_twin.layers import Conv2dLayer
+    from mat_jax.torch_twin.transformer import SwinTransformerBlock
+
+    mp = importlib.util.module_from_spec(
+        spec := importlib.util.spec_from_file_location("golden_make_params", golden_dir / "make_params.py")
+    )
+    spec.loader.exec_module(mp)
+    np.testing.assert_array_equal(Conv2dLayer(1, 1, 3).resample_filter.numpy(), mp.RESAMPLE_FILTER)
+    for res, window, n_windows in ((64, 8, 64), (32, 16, 4)):
+        block = SwinTransformerBlock(180, [res, res], 6, window, window // 2)
+        np.testing.assert_array_equal(
+            block.attn_mask.numpy(), mp.shifted_window_mask(n_windows, window * window)
+        )
+    assert SwinTransformerBlock(180, [16, 16], 6, 16, 8).attn_mask is None  # window covers the map: no shift
 
 
 # ----------------------------------------------------------------------------------------------------------

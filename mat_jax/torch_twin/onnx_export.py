@@ -3,8 +3,8 @@
 Why the maps are inputs: the official generator draws them with dropout on every call; inside an ONNX
 graph that would be a RandomUniform node whose values no runtime reproduces. As inputs, a caller can
 pass recorded maps (parity), all ones (deterministic inpainting: no noise mixing) or its own Bernoulli
-draws (pluralistic results). The batch size and resolution are fixed at export time (the modulated
-convs are grouped over the batch and the constant noise has the trained size).
+draws (pluralistic results). Batch size and resolution are fixed at export time (no dynamic axes are
+declared; the constant noise has the trained size anyway).
 
 Needs the `onnx` package (and `onnxscript` for the default dynamo exporter); neither is a dependency
 of mat-jax.
