@@ -15,6 +15,7 @@ SUBCOMMANDS = [
     "mat_jax.commands.info",
     "mat_jax.commands.demo",
     "mat_jax.commands.inpaint",
+    "mat_jax.convert.cli",
     "mat_jax.data.masks_cli",
     "mat_jax.data.prepare_cli",
 ]

@@ -1,7 +1,7 @@
 """`mat-jax convert SRC DST`: convert MAT checkpoints between file formats, keeping official names.
 
-Formats come from the extensions (`.pkl` import only, `.pt`/`.pth`, `.safetensors`, `.npz`; a directory
-once the orbax handler is registered) or from `--from` / `--to`. Which net and which resolution the
+Formats come from the extensions (`.pkl` import only, `.pt`/`.pth`, `.safetensors`, `.npz`, `.onnx` export; a
+mat-jax checkpoint directory otherwise) or from `--from` / `--to`. Which net and which resolution the
 source holds are inferred from its keys and checked entry by entry before anything is written.
 """
 
@@ -59,6 +59,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import mat_jax.weights.orbax_dir  # noqa: F401  (registers the mat-jax checkpoint-directory format)
+
     try:
         ckpt = read_checkpoint(
             args.src, nets=args.net or None, resolution=args.resolution, fmt=args.src_format
