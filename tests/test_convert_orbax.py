@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 from golden_utils import load_make_params
+
 from mat_jax import cli
 from mat_jax.convert.formats import read_checkpoint, write_checkpoint
 
