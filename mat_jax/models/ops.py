@@ -75,20 +75,8 @@ def zero_stuff(x: jax.Array) -> jax.Array:
 
 
 def blur_down_pre(x: jax.Array) -> jax.Array:
-    """FIR part of a 3x3 down=2 conv: pad 2, 4x4 filter -> [B,H+1,W+1,C] (then stride-2 conv).
-
-    Written as 16 shifted copies, each a single-use `lax.pad` (negative = crop), so XLA fuses the
-    whole filter into one loop over the output and never materialises the padded map (one
-    full-resolution buffer less at the network's largest maps).
-    """
-    out = None
-    zero = jnp.zeros((), x.dtype)
-    for k, tk in enumerate(FIR_TAPS):
-        for j, tj in enumerate(FIR_TAPS):
-            cfg = [(0, 0, 0), (2 - k, k - 1, 0), (2 - j, j - 1, 0), (0, 0, 0)]
-            term = jax.lax.pad(x, zero, cfg) * jnp.asarray(tk * tj, x.dtype)
-            out = term if out is None else out + term
-    return out
+    """FIR part of a 3x3 down=2 conv: pad 2, 4x4 filter -> [B,H+1,W+1,C] (then stride-2 conv)."""
+    return fir_2d(pad_hw(x, 2))
 
 
 def downsample2d_1x1(x: jax.Array) -> jax.Array:
