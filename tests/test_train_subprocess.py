@@ -116,8 +116,7 @@ def test_two_processes_train_and_save_then_one_process_resumes(tmp_path):
             raise
     assert [p.returncode for p in procs] == [0, 0], "\n----\n".join(o[-3000:] for o in outs)
     assert "over 4 devices (2 processes)" in outs[0]
-    assert sorted(os.listdir(wd / "checkpoints" / "2" / "data_iter")) == ["process_0-of-2.json",
-                                                                           "process_1-of-2.json"]
+    assert {"process_0-of-2.json", "process_1-of-2.json"} <= set(os.listdir(wd / "checkpoints" / "2" / "data_iter"))
     res = loop.train(micro_config("train.total_steps=3"), wd)  # this process: 1 process, 8 devices
     assert res["step"] == 3
     text = (wd / "train.log").read_text()

@@ -153,7 +153,7 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
         data_batches = int(meta["data_batches"])
         log.info("resuming from checkpoint step %d (%.3f kimg, saved by %s process(es) on %s device(s)) in %s",
                  latest, meta["images_seen"] / 1000, meta["process_count"], meta["device_count"], ckpt.directory)
-    step = int(jax.device_get(state["step"]))
+    step = int(sharding.to_host(state["step"]))
     if is_main:
         n_g = sum(x.size for x in jax.tree.leaves(progs.abstract_state["g"]["params"]))
         n_d = sum(x.size for x in jax.tree.leaves(progs.abstract_state["d"]["params"]))
@@ -174,8 +174,8 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
         if sample_fn is None:
             return
         images, masks, z = grid_in
-        final, stage1 = sample_fn(state["ema"], images, masks, z)
-        path = writer.grid(step, logs.sample_grid(images, masks, np.asarray(stage1), np.asarray(final)))
+        final, stage1 = sharding.to_host(sample_fn(state["ema"], images, masks, z))
+        path = writer.grid(step, logs.sample_grid(images, masks, stage1, final))
         if path is not None:
             log.info("sample grid: %s", path)
 
@@ -210,7 +210,7 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
             if "Dreg" in it_phases:
                 state, m_r1 = progs.r1_step(state, batch)
                 metrics = {**metrics, **m_r1}
-            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            metrics = {k: float(v) for k, v in sharding.to_host(metrics).items()}
             step += 1
             timer.tick()
             metrics["perf/step_time_last_s"] = time.perf_counter() - t0
@@ -227,7 +227,7 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
             if step % log_every == 0 or step == n_steps or streak:
                 scalars = {**_mean_metrics(pending), **timer.read(recipe.global_batch), **lr_scalars,
                            "progress/kimg": step * recipe.global_batch / 1000,
-                           "nonfinite/skipped_total": float(jax.device_get(state["skipped"]))}
+                           "nonfinite/skipped_total": float(sharding.to_host(state["skipped"]))}
                 pending = []
                 writer.scalars(step, scalars)
                 writer.progress(step, {"G": scalars.get("G/total", float("nan")),

@@ -76,3 +76,17 @@ def global_batch_from_local(local: dict, mesh: Mesh) -> dict:
     """This process's slice of the global batch (numpy, leading axis = per-process batch) -> global jax arrays."""
     sh = batch_sharding(mesh)
     return {k: jax.make_array_from_process_local_data(sh, np.asarray(v)) for k, v in local.items()}
+
+
+def to_host(tree):
+    """Replicated (or single-process) arrays -> numpy. Works in multi-process runs, where `jax.device_get` refuses
+    arrays that span other processes' devices: a replicated array's local shard is the whole value."""
+
+    def get(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            if not x.is_fully_replicated:
+                raise ValueError(f"to_host needs a replicated array, got sharding {x.sharding}")
+            return np.asarray(x.addressable_shards[0].data)
+        return np.asarray(jax.device_get(x))
+
+    return jax.tree.map(get, tree)
