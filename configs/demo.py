@@ -6,7 +6,7 @@ tensorboard --logdir runs/demo/tensorboard. Re-running the command resumes; Ctrl
 
 Deviations from the official recipe, all because the run is tiny and offline: no perceptual loss (VGG19 weights
 cannot be downloaded) with an L1 term standing in for it, a 200-image EMA half-life (the official 10 kimg would
-leave G_ema at its initialisation in a 4 kimg run), and 64 px.
+leave G_ema at its initialisation in a 4 kimg run), holes limited to 10-50 %, and 64 px.
 """
 
 import importlib.util
@@ -20,7 +20,8 @@ _spec.loader.exec_module(_base)
 def get_config():
     config = _base.get_config()  # tiny 64 px model, demo photos, batch 8
     config.data.demo_repeats = 16  # 7 photos x 16 random crops/masks per epoch.
-    config.data.mask_kind = "mat_large"  # Official free-form + box masks.
+    config.data.mask_kind = "mat_large"  # Official free-form + box masks ...
+    config.data.hole_range = (0.1, 0.5)  # ... limited to 10-50 % holes: at 64 px the full range is mostly hole.
     config.train.total_steps = 500  # ~4 kimg; about 0.6-1 s per iteration on 2 cores after ~2 min of compiling.
     config.train.mbstd_shards = 2  # Minibatch-std groups of min(2, 4) like a 2-GPU run.
     config.optimizer.d_reg_interval = 16  # Official lazy R1 interval.
