@@ -12,6 +12,7 @@ import sys
 
 # Subcommand modules, in the order `mat-jax --help` lists them.
 SUBCOMMANDS = [
+    "mat_jax.train.cli",
     "mat_jax.commands.info",
     "mat_jax.commands.demo",
     "mat_jax.commands.inpaint",
