@@ -109,7 +109,12 @@ class Inpainter:
                       source: str = "weights") -> "Inpainter":
         """From official-layout arrays {name: array}; the resolution is read off the keys if cfg is None."""
         if cfg is None:
-            cfg = MATConfig(resolution=resolution_of_generator(state_dict, source))
+            from mat_jax.convert.layout import infer_layout
+
+            net, res = infer_layout(state_dict, source)
+            if net != "G":
+                raise ValueError(f"{source}: holds a {net}, not a generator")
+            cfg = MATConfig(resolution=res)
         variables = official_to_variables(state_dict, cfg, "G", source=source)
         return cls(cfg, jax.tree.map(jnp.asarray, variables))
 
@@ -143,14 +148,6 @@ class Inpainter:
                                  cfg=self.cfg, truncation_psi=float(truncation_psi), noise_mode=noise_mode,
                                  smm_mode=smm_mode)
         return np.asarray(final), np.asarray(stage1)
-
-
-def resolution_of_generator(state_dict: Mapping[str, Any], source: str = "weights") -> int:
-    """Read the resolution off an official G state_dict (largest `synthesis.dec.Dec_RxR` block)."""
-    res = [int(k.split(".")[2].split("_")[1].split("x")[0]) for k in state_dict if k.startswith("synthesis.dec.Dec_")]
-    if not res:
-        raise ValueError(f"{source}: no 'synthesis.dec.Dec_RxR.*' keys: this is not an official MAT generator")
-    return max(res)
 
 
 def inpaint(weights: Mapping[str, Any], images, masks, z=None, **kwargs):

@@ -90,14 +90,13 @@ def upsample2d(x: jax.Array) -> jax.Array:
     return fir_2d(pad_hw(zero_stuff(x), 2), gain=4.0)
 
 
-def conv2d(x: jax.Array, w_hwio: jax.Array, stride: int = 1, padding: int | tuple = 0,
-           lhs_dilation: int = 1) -> jax.Array:
+def conv2d(x: jax.Array, w_hwio: jax.Array, stride: int = 1, padding: int | tuple = 0) -> jax.Array:
     """Plain cross-correlation, NHWC x HWIO -> NHWC."""
     if isinstance(padding, int):
         padding = ((padding, padding), (padding, padding))
     return jax.lax.conv_general_dilated(
         x, w_hwio.astype(x.dtype), window_strides=(stride, stride), padding=padding,
-        lhs_dilation=(lhs_dilation, lhs_dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
     )
 
 
