@@ -74,16 +74,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES, help="NETRESxBATCH, e.g. G512x1 D256x1")
     parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--malloc", choices=["default", "hugepage"], default="default",
+                        help="glibc's default malloc (as a library user's process) or the huge-page tunable that "
+                             "`mat-jax train` sets (mat_jax/runtime.py)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print("RESULT " + json.dumps(_child(args.child, args.iters)), flush=True)
         return 0
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    if args.malloc == "hugepage":
+        from mat_jax.runtime import malloc_env
+
+        env = malloc_env(env) or env
+    print(f"malloc={args.malloc} MAT_JAX_CONV_GRAD={os.environ.get('MAT_JAX_CONV_GRAD', 'auto')}")
     print(f"{'case':<8} {'compile s':>9} {'fwd s (med)':>11} {'fwd s (min)':>11} {'GFLOP':>8} {'GFLOP/s':>8} "
           f"{'RSS setup GB':>12} {'RSS peak GB':>11}")
     for case in args.cases:
         proc = subprocess.run([sys.executable, __file__, "--child", case, "--iters", str(args.iters)],
-                              capture_output=True, text=True, env=dict(os.environ))
+                              capture_output=True, text=True, env=env)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:
             print(f"{case:<8} FAILED (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")

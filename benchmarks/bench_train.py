@@ -9,6 +9,8 @@ Each case runs in its own subprocess (clean peak RSS). Two programs per case:
 
   python benchmarks/bench_train.py                          # demo + 256 (batch 1, 2)
   python benchmarks/bench_train.py --cases p512:1 --steps 2 # one case
+  --malloc default      glibc's default malloc instead of the huge-page tunable `mat-jax train` uses (runtime.py)
+  --conv xla            XLA's own convolution gradients instead of mat_jax/models/conv.py's (MAT_JAX_CONV_GRAD)
 Results go to stdout as a table and, with --json FILE, as JSON lines.
 """
 
@@ -103,6 +105,9 @@ def main() -> int:
     ap.add_argument("--programs", nargs="*", default=["main", "official"], choices=["main", "official"])
     ap.add_argument("--steps", type=int, default=3, help="timed steps per case (median of all but the first)")
     ap.add_argument("--json", type=pathlib.Path, help="append JSON lines here")
+    ap.add_argument("--malloc", choices=["hugepage", "default"], default="hugepage",
+                    help="glibc malloc with transparent huge pages (as `mat-jax train` runs) or glibc's default")
+    ap.add_argument("--conv", choices=["auto", "xla"], default="auto", help="convolution gradients (MAT_JAX_CONV_GRAD)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = ap.parse_args()
     if args.one:
@@ -111,6 +116,12 @@ def main() -> int:
         return 0
     env = dict(os.environ)
     env.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".jax_cache"))
+    env["MAT_JAX_CONV_GRAD"] = args.conv
+    env.pop("GLIBC_TUNABLES", None)
+    if args.malloc == "hugepage":
+        from mat_jax.runtime import malloc_env
+
+        env = malloc_env(env) or env
     rows = []
     for case in args.cases:
         for program in args.programs:
@@ -121,10 +132,11 @@ def main() -> int:
                 print(f"{case} {program}: failed ({res.returncode})\n{res.stderr[-2000:]}", file=sys.stderr)
                 continue
             row = json.loads(line[0][7:])
+            row.update(malloc=args.malloc, conv=args.conv)
             rows.append(row)
             print(f"{row['case']:8s} {row['program']:8s} compile {row['compile_s']:6.1f}s  step {row['step_s']:8.3f}s  "
                   f"{row['images_per_s']:7.3f} img/s  {row['xla_gflop']:8.1f} GFLOP  {row['achieved_gflops']:6.1f} "
-                  f"GFLOP/s  RSS {row['peak_rss_gb']:5.2f} GB", flush=True)
+                  f"GFLOP/s  RSS {row['peak_rss_gb']:5.2f} GB  malloc={args.malloc} conv={args.conv}", flush=True)
             if args.json:
                 with open(args.json, "a") as f:
                     f.write(json.dumps(row) + "\n")

@@ -10,6 +10,7 @@ WORKDIR=${2:?usage: launch/local.sh CONFIG WORKDIR [--config.KEY=VALUE ...]}
 shift 2
 PY=${PYTHON:-python}
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$PWD/.jax_cache}  # reuse compiles across restarts
+export GLIBC_TUNABLES=${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1  # huge-page malloc (mat_jax/runtime.py)
 NUM_PROCESSES=${NUM_PROCESSES:-1}
 if [[ "$NUM_PROCESSES" == 1 ]]; then
   exec "$PY" -m mat_jax.train --config "$CONFIG" --workdir "$WORKDIR" "$@"

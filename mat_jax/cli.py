@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
 
     flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
     args = build_parser().parse_args(argv)
+    if args.command == "train" and argv is None:  # a real command line, not an in-process call
+        from mat_jax.runtime import reexec_with_hugepage_malloc
+
+        reexec_with_hugepage_malloc()
     return int(args.func(args) or 0)
 
 

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mat_jax.models import conv
+
 SQRT2 = math.sqrt(2.0)
 LRELU_ALPHA = 0.2
 
@@ -91,13 +93,8 @@ def upsample2d(x: jax.Array) -> jax.Array:
 
 
 def conv2d(x: jax.Array, w_hwio: jax.Array, stride: int = 1, padding: int | tuple = 0) -> jax.Array:
-    """Plain cross-correlation, NHWC x HWIO -> NHWC."""
-    if isinstance(padding, int):
-        padding = ((padding, padding), (padding, padding))
-    return jax.lax.conv_general_dilated(
-        x, w_hwio.astype(x.dtype), window_strides=(stride, stride), padding=padding,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-    )
+    """Plain cross-correlation, NHWC x HWIO -> NHWC (CPU-friendly gradients: see `models/conv.py`)."""
+    return conv.conv2d(x, w_hwio, stride, padding)
 
 
 def conv2d_resample(x: jax.Array, w_hwio: jax.Array, up: int = 1, down: int = 1) -> jax.Array:

@@ -2,7 +2,9 @@
 
 import sys
 
+from mat_jax.runtime import reexec_with_hugepage_malloc
 from mat_jax.train.cli import main
 
 if __name__ == "__main__":
+    reexec_with_hugepage_malloc()
     sys.exit(main(sys.argv))
