@@ -3,10 +3,11 @@
 XLA:CPU lowers the weight gradient of a convolution to a convolution whose "kernel" is the whole
 output-gradient map; Eigen runs that at 6-45 GFLOP/s on full-resolution MAT layers (a 1x1 conv's
 weight gradient at 256x256x180: 5.7 GFLOP/s), against ~150 for a forward conv. The input gradient of a
-1x1 conv and the 1x1 forward itself are also 2-3x off a plain matmul. On CPU, `conv2d` therefore
-carries a custom VJP:
+1x1 conv and the 1x1 forward itself are also 2-3x off a plain matmul, and a strided forward conv runs
+at ~60 GFLOP/s. On CPU, `conv2d` therefore carries a custom VJP:
 
-  forward   XLA's conv (1x1 stride 1: one matmul over [B*H*W, Cin]);
+  forward   XLA's conv for stride 1; 1x1 stride 1: one matmul over [B*H*W, Cin]; strided: im2col in
+            row chunks under `lax.scan`, one matmul per chunk (130-170 GFLOP/s);
   d input   a stride-1 conv of the output gradient with the flipped, transposed kernel (through
             `conv2d` itself, so second-order gradients, e.g. R1, stay on the fast path); stride 2:
             one stride-1 conv per output phase of the kernel (no multiplications by the zeros an
@@ -14,10 +15,10 @@ carries a custom VJP:
   d weight  im2col in row chunks under `lax.scan`: for each chunk of output rows the k*k shifted
             input windows are concatenated to [rows*W, k*k*Cin] and contracted with the output
             gradient [rows*W, Cout] in one matmul (float32 accumulation). Also on small maps: XLA's
-            weight gradient of the 2x2/2x1/1x2 polyphase sub-kernels at 32x32x512 ran at ~3 GFLOP/s.
+            weight gradient of the 2x2/2x1/1x2 polyphase sub-kernels at 32x32x512 ran below 1 GFLOP/s.
 
-Forward values are XLA's (bit-identical to a plain conv); gradients equal XLA's up to float rounding
-(tests/test_conv_grad.py). `MAT_JAX_CONV_GRAD=xla` turns the custom VJP off (benchmarks compare
+Values and gradients equal XLA's up to float rounding (tests/test_conv_grad.py; stride-1 k>1 forward
+values are XLA's own). `MAT_JAX_CONV_GRAD=xla` turns the custom VJP off (benchmarks compare
 both); the default `auto` uses it on the CPU backend only (GPU/TPU convolution gradients are fast).
 """
 
