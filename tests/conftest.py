@@ -3,6 +3,7 @@
 Order matters: XLA flags and absl flags must be set before jax / grain initialise.
 """
 
+import gc
 import os
 import pathlib
 
@@ -30,3 +31,16 @@ def golden_dir():
     if not (GOLDEN / "make_params.py").is_file():
         pytest.skip(f"golden data not found at {GOLDEN} (set MAT_JAX_SHARED to the shared/ folder)")
     return GOLDEN
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    """Drop every compiled executable once a test module is done (its module fixtures are torn down first).
+
+    XLA:CPU maps each executable's machine code into its own memory regions; a session that keeps all of them
+    alive (the jit caches do) climbs past the kernel's ``vm.max_map_count`` (65530 by default) and aborts inside
+    a later compile. Recompiling in a later module is a hit in the persistent cache.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
