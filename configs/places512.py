@@ -77,6 +77,9 @@ def training_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     config.optimizer.eps = 1e-8  # Adam epsilon.
     config.optimizer.g_reg_interval = 4  # G lazy-reg interval: only scales G's Adam (MAT's G reg is disabled).
     config.optimizer.d_reg_interval = 16  # Lazy R1 every this many iterations; scales D's Adam and the R1 gain.
+    # Official --lrt: G parameters whose official name contains 'tran'/'Tran' (the stage-1 transformer) get this
+    # learning rate instead (before lazy-reg scaling, like g_lr); None = one learning rate, as the README command.
+    config.optimizer.g_lr_transformer = ml_collections.config_dict.placeholder(float)
 
     config.loss = ml_collections.ConfigDict()
     config.loss.r1_gamma = 10.0  # R1 weight on both D branches (cfg places512 gamma).

@@ -191,6 +191,8 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
     grid_every = int(config.logging.grid_every_steps)
     ckpt_every = int(config.checkpoint.every_steps)
     lr_scalars = {"lr/G": recipe.g_adam.lr, "lr/D": recipe.d_adam.lr}
+    if recipe.g_adam.lr_transformer is not None:
+        lr_scalars["lr/G_transformer"] = recipe.g_adam.lr_transformer
     status = "completed"
     if step == 0 and grid_every > 0:
         write_grid()
