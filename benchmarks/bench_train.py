@@ -12,6 +12,7 @@ Each case runs in its own subprocess (clean peak RSS). Two programs per case:
   python benchmarks/bench_train.py --cases p512:1 --steps 2 # one case
   --malloc default      glibc's default malloc instead of the huge-page tunable `mat-jax train` uses (runtime.py)
   --conv xla            XLA's own convolution gradients instead of mat_jax/models/conv.py's (MAT_JAX_CONV_GRAD)
+  --compute-dtype bfloat16   bf16 activations and matmuls with float32 master weights (train.compute_dtype)
 Results go to stdout as a table and, with --json FILE, as JSON lines.
 """
 
@@ -29,7 +30,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = {"demo": "configs/demo.py", "p256": "configs/places256.py", "p512": "configs/places512.py"}
 
 
-def run_case(name: str, batch: int, steps: int, program: str) -> dict:
+def run_case(name: str, batch: int, steps: int, program: str, compute_dtype: str = "float32") -> dict:
     import resource
 
     import jax
@@ -42,7 +43,7 @@ def run_case(name: str, batch: int, steps: int, program: str) -> dict:
     from mat_jax.train import steps as steps_mod
 
     config = load_config(REPO / CONFIGS[name], [f"train.global_batch_size={batch}", "train.mbstd_shards=1",
-                                                "loss.pcp_ratio=0.0"])
+                                                "loss.pcp_ratio=0.0", f"train.compute_dtype={compute_dtype!r}"])
     mesh = sharding.make_mesh(1, jax.devices()[:1])
     recipe = loop.recipe_from_config(config, mesh)
     res = recipe.model.resolution
@@ -108,11 +109,13 @@ def main() -> int:
     ap.add_argument("--malloc", choices=["hugepage", "default"], default="hugepage",
                     help="glibc malloc with transparent huge pages (as `mat-jax train` runs) or glibc's default")
     ap.add_argument("--conv", choices=["auto", "xla"], default="auto", help="convolution gradients (MAT_JAX_CONV_GRAD)")
+    ap.add_argument("--compute-dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="train.compute_dtype (bfloat16: bf16 activations and matmuls, float32 master weights)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = ap.parse_args()
     if args.one:
         name, batch, program = args.one.split(":")
-        print("RESULT " + json.dumps(run_case(name, int(batch), args.steps, program)), flush=True)
+        print("RESULT " + json.dumps(run_case(name, int(batch), args.steps, program, args.compute_dtype)), flush=True)
         return 0
     env = dict(os.environ)
     env.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".jax_cache"))
@@ -125,18 +128,20 @@ def main() -> int:
     rows = []
     for case in args.cases:
         for program in args.programs:
-            res = subprocess.run([sys.executable, __file__, "--one", f"{case}:{program}", "--steps", str(args.steps)],
+            res = subprocess.run([sys.executable, __file__, "--one", f"{case}:{program}", "--steps", str(args.steps),
+                                  "--compute-dtype", args.compute_dtype],
                                  env=env, cwd=REPO, capture_output=True, text=True)
             line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
             if res.returncode or not line:
                 print(f"{case} {program}: failed ({res.returncode})\n{res.stderr[-2000:]}", file=sys.stderr)
                 continue
             row = json.loads(line[0][7:])
-            row.update(malloc=args.malloc, conv=args.conv)
+            row.update(malloc=args.malloc, conv=args.conv, compute_dtype=args.compute_dtype)
             rows.append(row)
             print(f"{row['case']:8s} {row['program']:8s} compile {row['compile_s']:6.1f}s  step {row['step_s']:8.3f}s  "
                   f"{row['images_per_s']:7.3f} img/s  {row['xla_gflop']:8.1f} GFLOP  {row['achieved_gflops']:6.1f} "
-                  f"GFLOP/s  RSS {row['peak_rss_gb']:5.2f} GB  malloc={args.malloc} conv={args.conv}", flush=True)
+                  f"GFLOP/s  RSS {row['peak_rss_gb']:5.2f} GB  malloc={args.malloc} conv={args.conv} "
+                  f"{args.compute_dtype}", flush=True)
             if args.json:
                 with open(args.json, "a") as f:
                     f.write(json.dumps(row) + "\n")
