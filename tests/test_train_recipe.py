@@ -3,16 +3,20 @@ formulas, R1 (vs per-branch gradients and finite differences), VGG19 import and 
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax.traverse_util import flatten_dict
+from model_configs import TINY
 from train_helpers import REPO
 
 from mat_jax.config import load_config
 from mat_jax.models.config import MATConfig
 from mat_jax.train import losses, optim, steps, vgg
+from mat_jax.weights.layout import abstract_variables, official_name
 
 
 def test_adam_lazy_reg_scaling_equals_readme_numbers():
@@ -47,10 +51,6 @@ def test_optax_adam_equals_torch_adam_with_scaled_betas():
 
 def test_transformer_group_is_the_official_lrt_filter(golden_dir):
     """--lrt's parameter group: every G parameter whose official name contains 'tran'/'Tran', nothing else."""
-    import json
-
-    from mat_jax.weights.layout import abstract_variables, official_name
-
     keys = json.loads((golden_dir / "keys_G_256.json").read_text())
     expected = {e["name"] for e in keys["entries"] if e["kind"] == "parameter" and ("tran" in e["name"] or
                                                                                       "Tran" in e["name"])}
@@ -61,18 +61,12 @@ def test_transformer_group_is_the_official_lrt_filter(golden_dir):
 
 def test_lr_transformer_gives_the_transformer_group_its_own_first_step():
     """First Adam step with beta1 = 0 moves every entry by the group's lr (gradient sign times lr)."""
-    from model_configs import TINY
-
-    from mat_jax.models import Generator
-
     config = load_config(REPO / "configs" / "places512.py", ["optimizer.g_lr_transformer=0.0005"])
     g, d = optim.optimizers_from_config(config.optimizer)
     assert g.lr_transformer == pytest.approx(0.0005 * 4 / 5) and d.lr_transformer is None
-    z = jnp.zeros((1, TINY.z_dim))
-    params = jax.eval_shape(lambda: Generator(TINY).init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)),
-                                                         jnp.ones((1, 64, 64, 1)), z, noise_mode="const"))["params"]
     rng = np.random.default_rng(0)
-    params = jax.tree.map(lambda x: jnp.asarray(rng.standard_normal(x.shape, np.float32)), params)
+    params = jax.tree.map(lambda x: jnp.asarray(rng.standard_normal(x.shape, np.float32)),
+                          abstract_variables(TINY, "G")["params"])
     grads = jax.tree.map(lambda x: jnp.asarray(rng.choice([-1.0, 1.0], x.shape) * rng.uniform(0.5, 2.0, x.shape)),
                          params)  # |g| >> eps
     tx = g.make()
