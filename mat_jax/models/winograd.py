@@ -10,10 +10,10 @@ with 2.25x fewer FLOPs than the direct convolution:
 with B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]], G = [[1,0,0],[.5,.5,.5],[.5,-.5,.5],[0,0,1]],
 A^T = [[1,1,1,0],[0,1,-1,-1]] (cross-correlation, as `lax.conv_general_dilated` computes). The transforms
 only add, subtract and halve, so results stay within float rounding of the direct convolution
-(relative error ~1e-6 in float32, tests/test_winograd.py). All three steps are linear in x and in g,
-and plain JAX ops, so reverse-mode AD (also second order, for R1) gives Winograd-form gradients:
-the input gradient is a transposed transform around dM @ U^T and the weight gradient is
-sum over tiles of V^T dM, both again 16 matmuls.
+(relative error ~1e-6 in float32, tests/test_winograd.py). All three steps are linear in x and in g. The
+custom VJP keeps the gradients in Winograd form: the input gradient is the transposed input transform of
+dM @ U^T and the weight gradient is G^T (sum over tiles of V^T dM) G, again 16 matmuls each, with
+dM the transposed output transform of dy. The VJP is itself plain JAX ops, so second-order AD (R1) works.
 
 Used by `conv.conv2d` on the CPU backend for 3x3, stride 1, padding 1 on maps with even H and W of at
 least `MIN_SIZE` (measured faster there, benchmarks/bench_conv.py); `MAT_JAX_WINOGRAD=0` turns it off.
