@@ -119,3 +119,27 @@ def test_conv2d_dispatch_and_opt_out(monkeypatch):
     monkeypatch.setenv("MAT_JAX_WINOGRAD", "yes")
     with pytest.raises(ValueError, match="MAT_JAX_WINOGRAD"):
         conv.conv2d(x, k, 1, 1)
+
+
+def test_data_parallel_over_8_devices_equals_one_device():
+    """Batch-sharded over 8 (simulated) devices, the tiles' batch*space rows and the weight gradient's
+    contraction over them are split across devices; values and gradients match the single-device run."""
+    devices = jax.devices()
+    if len(devices) < 8:
+        pytest.skip("needs 8 devices (tests/conftest.py sets --xla_force_host_platform_device_count=8)")
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    x, k, _ = _data((8, 32, 32, 4, 6))
+    mesh = Mesh(np.array(devices[:8]), ("data",))
+    xs = jax.device_put(x, NamedSharding(mesh, PartitionSpec("data")))
+    ks = jax.device_put(k, NamedSharding(mesh, PartitionSpec()))
+
+    def loss_and_grads(a, b):
+        return jax.value_and_grad(lambda aa, bb: jnp.sum(jnp.tanh(winograd.conv3x3(aa, bb))), argnums=(0, 1))(a, b)
+
+    (l1, g1) = jax.jit(loss_and_grads)(x, k)
+    (l8, g8) = jax.jit(loss_and_grads)(xs, ks)
+    assert len(g8[0].sharding.device_set) == 8
+    np.testing.assert_allclose(np.asarray(l8), np.asarray(l1), rtol=1e-6)
+    for a, b in zip(g8, g1, strict=True):
+        assert _rel(a, b) < 1e-6
