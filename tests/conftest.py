@@ -47,13 +47,9 @@ def _conv_path(request):
     if name not in DIRECT_CONV_MODULES:
         yield
         return
-    old = os.environ.get("MAT_JAX_WINOGRAD")
-    os.environ["MAT_JAX_WINOGRAD"] = "0"  # also inherited by the subprocesses these modules start
-    yield
-    if old is None:
-        os.environ.pop("MAT_JAX_WINOGRAD", None)
-    else:
-        os.environ["MAT_JAX_WINOGRAD"] = old
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAT_JAX_WINOGRAD", "0")  # also inherited by the subprocesses these modules start
+        yield
 
 
 @pytest.fixture(scope="module", autouse=True)

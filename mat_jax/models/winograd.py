@@ -53,22 +53,34 @@ def input_tiles(x: jax.Array) -> list[jax.Array]:
     The overlapping tiles are read through a reshape into even/odd phases: padded row 2i + r is phase
     r % 2 of row pair i + r // 2.
     """
-    b, h, w, c = x.shape
-    n, m = h // 2, w // 2
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))).reshape(b, n + 1, 2, w + 2, c)
-    rows = _bt([xp[:, 0:n, 0], xp[:, 0:n, 1], xp[:, 1:n + 1, 0], xp[:, 1:n + 1, 1]])  # 4 x [B, n, W+2, C]
-    out = []
-    for t in rows:
-        t = t.reshape(b, n, m + 1, 2, c)
-        cols = _bt([t[:, :, 0:m, 0], t[:, :, 0:m, 1], t[:, :, 1:m + 1, 0], t[:, :, 1:m + 1, 1]])
-        out += [v.reshape(b * n * m, c) for v in cols]
-    return out
+    c = x.shape[-1]
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    rows = _bt(_phases(xp, axis=1))  # 4 x [B, H/2, W+2, C]
+    return [v.reshape(-1, c) for t in rows for v in _bt(_phases(t, axis=2))]
+
+
+def _phases(t: jax.Array, axis: int) -> list[jax.Array]:
+    """Samples 2i, 2i+1, 2i+2, 2i+3 (i < n) of an axis of length 2n+2, read as (phase 0, phase 1) of pairs i and
+    i+1: four [..., n, ...] arrays."""
+    n = t.shape[axis] // 2 - 1
+    pairs = t.reshape(t.shape[:axis] + (n + 1, 2) + t.shape[axis + 1:])
+
+    def read(first, phase):
+        return jax.lax.index_in_dim(jax.lax.slice_in_dim(pairs, first, first + n, axis=axis), phase, axis + 1, False)
+
+    return [read(0, 0), read(0, 1), read(1, 0), read(1, 1)]
 
 
 def kernel_tiles(g: jax.Array) -> jax.Array:
     """U = G g G^T: [3,3,Cin,Cout] -> [4,4,Cin,Cout]."""
     gm = jnp.asarray(_G, g.dtype)
     return jnp.einsum("ai,ijco,bj->abco", gm, g, gm)
+
+
+def kernel_tiles_transpose(du: jax.Array) -> jax.Array:
+    """Transpose of `kernel_tiles`: [4,4,Cin,Cout] -> [3,3,Cin,Cout] (in du's dtype)."""
+    gm = jnp.asarray(_G, du.dtype)
+    return jnp.einsum("ai,abco,bj->ijco", gm, du, gm)
 
 
 def output_tiles(ms: list[jax.Array], b: int, h: int, w: int) -> jax.Array:
@@ -86,14 +98,13 @@ def _bt_adjoint(o: list) -> list:
     return [o[0], o[1] - o[2] + o[3], o[1] + o[2] - o[0], -o[3]]
 
 
-def _a(e: list) -> list:
+def _at_adjoint(e: list) -> list:
     """Transpose of `_at`: gradients of m0..m3 from those of its two outputs."""
     return [e[0], e[0] + e[1], e[0] - e[1], -e[1]]
 
 
 def _unphase(d: list, axis: int) -> jax.Array:
-    """Transpose of reading d0..d3 = (phase 0, phase 1) at pair offsets (0, 0, 1, 1) along `axis` of an
-    [..., n+1, 2, ...] view: four [..., n, ...] gradients -> the [..., 2n+2, ...] axis they were read from."""
+    """Transpose of `_phases`: four [..., n, ...] gradients -> the [..., 2n+2, ...] axis they were read from."""
     lo, hi = [(0, 0)] * d[0].ndim, [(0, 0)] * d[0].ndim
     lo[axis], hi[axis] = (0, 1), (1, 0)
     ph0 = jnp.pad(d[0], lo) + jnp.pad(d[2], hi)
@@ -107,11 +118,8 @@ def _unphase(d: list, axis: int) -> jax.Array:
 def input_tiles_transpose(dvs: list[jax.Array], x_shape: tuple) -> jax.Array:
     """Transpose of `input_tiles`: 16 x [B*H/2*W/2, C] -> [B,H,W,C]."""
     b, h, w, c = x_shape
-    n, m = h // 2, w // 2
-    drows = []
-    for a in range(4):
-        dd = _bt_adjoint([dvs[4 * a + bb].reshape(b, n, m, c) for bb in range(4)])
-        drows.append(_unphase(dd, axis=2))  # [B, n, W+2, C]
+    drows = [_unphase(_bt_adjoint([dvs[4 * a + bb].reshape(b, h // 2, w // 2, c) for bb in range(4)]), axis=2)
+             for a in range(4)]  # 4 x [B, H/2, W+2, C]
     dxp = _unphase(_bt_adjoint(drows), axis=1)  # [B, H+2, W+2, C]
     return dxp[:, 1:h + 1, 1:w + 1]
 
@@ -120,10 +128,10 @@ def output_tiles_transpose(dy: jax.Array) -> list[jax.Array]:
     """Transpose of `output_tiles`: [B,H,W,Cout] -> 16 x [B*H/2*W/2, Cout]."""
     b, h, w, co = dy.shape
     t = dy.reshape(b, h // 2, 2, w // 2, 2, co)
-    cols = [_a([t[:, :, i, :, 0], t[:, :, i, :, 1]]) for i in range(2)]  # cols[i][bb]
+    cols = [_at_adjoint([t[:, :, i, :, 0], t[:, :, i, :, 1]]) for i in range(2)]  # cols[i][bb]
     out = [None] * 16
     for bb in range(4):
-        for a, v in enumerate(_a([cols[0][bb], cols[1][bb]])):
+        for a, v in enumerate(_at_adjoint([cols[0][bb], cols[1][bb]])):
             out[4 * a + bb] = v.reshape(-1, co)
     return out
 
@@ -157,9 +165,7 @@ def _conv3x3_bwd(res, dy):
     dvs = [dms[k] @ u[k // 4, k % 4].T for k in range(16)]
     du = jnp.stack([jax.lax.dot_general(vs[k], dms[k], (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
                     for k in range(16)]).reshape(4, 4, *g.shape[2:])
-    gm = jnp.asarray(_G, jnp.float32)
-    dg = jnp.einsum("ai,abco,bj->ijco", gm, du, gm)
-    return input_tiles_transpose(dvs, x.shape), dg.astype(g.dtype)
+    return input_tiles_transpose(dvs, x.shape), kernel_tiles_transpose(du).astype(g.dtype)
 
 
 conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
