@@ -89,6 +89,12 @@ def training_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     config.loss.truncation_psi = 0.5  # Training truncation towards w_avg (README --truncation=0.5).
     config.loss.l1_ratio = 0.0  # L1(output, real) weight; 0 = official (logged, not optimised).
 
+    config.init = ml_collections.ConfigDict()  # Fine-tuning: weights loaded before step 0 of a *fresh* run.
+    config.init.checkpoint = ""  # "" = random init. Else an official .pkl (G, D, G_ema), a .pt/.safetensors/.npz, a
+    #                              mat-jax directory or another run's workdir; a resumed run ignores it.
+    config.init.nets = ("G", "D", "G_ema")  # Nets to load; others keep the seed's init (G_ema = G if only G loads).
+    config.init.step = ml_collections.config_dict.placeholder(int)  # Step of a run source (None = latest complete).
+
     config.ema = ml_collections.ConfigDict()
     config.ema.kimg = 10.0  # G_ema half-life in thousands of images (README --ema=10).
     config.ema.rampup = None  # None (MAT configs) or r: half-life <= images_seen * r.

@@ -2,10 +2,13 @@
 
     from mat_jax.api import load_inpainter
     inpaint = load_inpainter("CelebA-HQ_512.pkl")          # or .pt/.pth, .safetensors, .npz, a mat-jax dir
+    inpaint = load_inpainter("runs/demo")                  # a training run: its latest complete step's G_ema
+    inpaint = load_inpainter("runs/demo", step=250, net="G")
     final, stage1 = inpaint(images, masks, seed=0)         # see mat_jax.inference.Inpainter.__call__
 
 Official `.pkl` files are read with a restricted unpickler (no code from the file runs); `.pt` with
-`weights_only=True`; safetensors, npz and mat-jax directories need no torch.
+`weights_only=True`; safetensors, npz, mat-jax directories and training runs need no torch. Sources and net
+selection are those of `mat_jax.train.nets_io.load_nets`.
 """
 
 from __future__ import annotations
@@ -18,18 +21,10 @@ import jax.numpy as jnp
 from mat_jax.inference import Inpainter
 
 
-def load_inpainter(path: str | os.PathLike, net: str = "G_ema", fmt: str | None = None) -> Inpainter:
-    """An `Inpainter` for the generator `net` ('G_ema' by default, or 'G') stored at `path`."""
-    import mat_jax.weights.orbax_dir as orbax_dir
-    from mat_jax.convert.formats import read_checkpoint
+def load_inpainter(path: str | os.PathLike, net: str = "G_ema", fmt: str | None = None,
+                   step: int | None = None) -> Inpainter:
+    """An `Inpainter` for the generator `net` ('G_ema' by default, or 'G') stored at `path` (`step`: of a run)."""
+    from mat_jax.train.nets_io import load_generator
 
-    if net not in ("G_ema", "G"):
-        raise ValueError(f"net must be 'G_ema' or 'G' for inpainting, got {net!r}")
-    if fmt in (None, "orbax") and os.path.isdir(path) and orbax_dir.is_checkpoint_dir(path):
-        cfg, nets = orbax_dir.load_variables(path)
-        name = net if net in nets else next((n for n in ("G_ema", "G") if n in nets), None)
-        if name is None:
-            raise ValueError(f"{path}: holds no generator (nets: {', '.join(nets)})")
-        return Inpainter(cfg, jax.tree.map(jnp.asarray, nets[name]))
-    ckpt = read_checkpoint(path, nets=(net,), fmt=fmt)
-    return Inpainter.from_official(ckpt.nets[net], source=os.fspath(path))
+    loaded = load_generator(path, net, step=step, fmt=fmt)
+    return Inpainter(loaded.cfg, jax.tree.map(jnp.asarray, loaded.nets[net]), source=loaded.describe())

@@ -103,6 +103,7 @@ class Inpainter:
 
     cfg: MATConfig
     variables: Mapping[str, Any]
+    source: str = ""  # what the weights were read from, for messages (e.g. "G_ema of runs/demo (step 500), ...")
 
     @classmethod
     def from_official(cls, state_dict: Mapping[str, Any], cfg: MATConfig | None = None,

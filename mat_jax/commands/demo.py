@@ -1,19 +1,25 @@
-"""`mat-jax demo`: inpaint the bundled photos with a freshly initialised MAT and write a PNG grid.
+"""`mat-jax demo`: inpaint the bundled photos and write a PNG grid (input, masked, mask, stage 1, output).
 
-A smoke test of the whole forward path on real photos (no weights needed); with random weights
-the fills are noise-like. Use `mat-jax inpaint --checkpoint ...` for real results.
+With `--checkpoint SRC` (any format `mat-jax inpaint` reads, a training run included: `--checkpoint runs/demo`)
+the photos are inpainted by that model; without it by a freshly initialised MAT, a smoke test of the whole
+forward path on real photos whose fills are noise-like.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="inpaint the bundled photos with a randomly initialised model",
                               description=__doc__)
-    p.add_argument("--config", default=None, help="config file (default: official architecture)")
+    p.add_argument("--checkpoint", default=None, help="weights to use (file, mat-jax directory or training run); "
+                   "default: a random initialisation")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step of a training run (default: latest)")
+    p.add_argument("--net", choices=("G_ema", "G"), default="G_ema")
+    p.add_argument("--config", default=None, help="config file of the random model (default: official architecture)")
     p.add_argument("--resolution", type=int, default=256, help="model resolution when no config is given")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="out/demo_inpaint.png", help="PNG grid to write")
@@ -37,25 +43,43 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mat_jax import inference, viz
+    from mat_jax.api import load_inpainter
     from mat_jax.config import load_config, model_config
+    from mat_jax.convert.errors import ConversionError
     from mat_jax.data.demo_data import demo_images
     from mat_jax.data.masks_extra import BOX_KIND, make_mask
     from mat_jax.models import Generator, MATConfig
 
-    cfg = model_config(load_config(args.config)) if args.config else MATConfig(resolution=args.resolution)
+    if args.checkpoint is not None:
+        if args.config:
+            print("mat-jax demo: error: --config describes a random model; a --checkpoint brings its own",
+                  file=sys.stderr)
+            return 2
+        try:
+            inpainter = load_inpainter(args.checkpoint, net=args.net, step=args.step)
+        except (ValueError, ConversionError) as e:
+            print(f"mat-jax demo: error: {e}", file=sys.stderr)
+            return 1
+        print(f"using {inpainter.source}")
+        cfg = inpainter.cfg
+    else:
+        cfg = model_config(load_config(args.config)) if args.config else MATConfig(resolution=args.resolution)
     r = cfg.resolution
     names = ("astronaut", "coffee", "chelsea", "rocket")
     photos = demo_images(names)
     images = np.stack([_center_square(photos[n], r) for n in names])  # [4, R, R, 3] in [-1, 1]
     kind = "mat_large" if r in (256, 512) else BOX_KIND
     masks = np.stack([make_mask(kind, r, seed=args.seed, index=i) for i in range(len(names))])  # 1 = known
+    if args.checkpoint is None:
+        t0 = time.time()
+        keys = {"params": jax.random.key(args.seed), "smm": jax.random.key(1), "noise": jax.random.key(2)}
+        variables = jax.jit(Generator(cfg).init)(keys, jnp.asarray(images[:1]), jnp.asarray(masks[:1]),
+                                                 jnp.zeros((1, cfg.z_dim)))
+        print(f"initialised a random {r}x{r} MAT in {time.time() - t0:.1f}s")
+        inpainter = inference.Inpainter(cfg, variables)
+    print(f"inpainting {len(names)} photos ...")
     t0 = time.time()
-    keys = {"params": jax.random.key(args.seed), "smm": jax.random.key(1), "noise": jax.random.key(2)}
-    variables = jax.jit(Generator(cfg).init)(keys, jnp.asarray(images[:1]), jnp.asarray(masks[:1]),
-                                             jnp.zeros((1, cfg.z_dim)))
-    print(f"initialised a random {r}x{r} MAT in {time.time() - t0:.1f}s; inpainting {len(names)} photos ...")
-    t0 = time.time()
-    final, stage1 = inference.Inpainter(cfg, variables)(images, masks, seed=args.seed)
+    final, stage1 = inpainter(images, masks, seed=args.seed)
     print(f"forward (compile + run) {time.time() - t0:.1f}s")
     rows = [[images[i], viz.masked_input(images[i], masks[i]), viz.mask_rgb(masks[i]), stage1[i], final[i]]
             for i in range(len(names))]

@@ -21,7 +21,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 def register(subparsers) -> None:
     p = subparsers.add_parser("inpaint", help="inpaint images with a checkpoint (official .pkl works directly)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help=".pkl, .pt/.pth, .safetensors, .npz or mat-jax directory")
+    p.add_argument("--checkpoint", required=True, help=".pkl, .pt/.pth, .safetensors, .npz, a mat-jax directory, or a "
+                   "training run (its workdir, checkpoints/ or a step directory: the latest complete step's G_ema)")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step of a training run (default: latest)")
     p.add_argument("--image", required=True, help="an image file or a folder of images")
     p.add_argument("--mask", required=True, help="a mask file (used for every image) or a folder (sorted pairing)")
     p.add_argument("--output", required=True, help="output PNG (single image, one sample) or folder")
@@ -134,10 +136,11 @@ def run(args: argparse.Namespace) -> int:
             if size_i != size_m:
                 raise ValueError(f"mask {mask_path} is {size_m[0]}x{size_m[1]} but image {img_path} is "
                                  f"{size_i[0]}x{size_i[1]}")
-        inpainter = load_inpainter(args.checkpoint, net=args.net)
+        inpainter = load_inpainter(args.checkpoint, net=args.net, step=args.step)
     except (ValueError, ConversionError) as e:
         print(f"mat-jax inpaint: error: {e}", file=sys.stderr)
         return 1
+    print(f"mat-jax inpaint: using {inpainter.source}", file=sys.stderr)
     r, k = inpainter.cfg.resolution, args.num_samples
     out = pathlib.Path(args.output)
     single_file = len(images) == 1 and k == 1 and out.suffix.lower() == ".png"

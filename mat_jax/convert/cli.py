@@ -3,15 +3,26 @@
 Formats come from the extensions (`.pkl` import only, `.pt`/`.pth`, `.safetensors`, `.npz`, `.onnx` export; a
 mat-jax checkpoint directory otherwise) or from `--from` / `--to`. Which net and which resolution the
 source holds are inferred from its keys and checked entry by entry before anything is written.
+
+A training run (`mat-jax convert runs/x g.pt`, `--step N`) or a mat-jax directory brings its own architecture:
+official architectures become exactly an official state_dict; any other (e.g. the tiny demo model) is written in
+official naming with `DST.model_config.json` beside it, which `mat_jax.torch_twin` and every mat-jax reader use.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mat_jax.convert.errors import ConversionError
-from mat_jax.convert.formats import DTYPES, format_names, read_checkpoint, write_checkpoint
+from mat_jax.convert.formats import (
+    DTYPES,
+    format_names,
+    model_config_sidecar,
+    read_checkpoint,
+    write_checkpoint,
+)
 
 __all__ = ["register", "run"]
 
@@ -37,7 +48,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("src", help="source checkpoint (official .pkl is read with a restricted unpickler)")
+    p.add_argument("src", help="source checkpoint: a file (official .pkl is read with a restricted unpickler), a "
+                   "mat-jax directory, or a training run (workdir, its checkpoints/ or a step directory)")
     p.add_argument("dst", help="destination file; written atomically")
     p.add_argument(
         "--net",
@@ -54,22 +66,42 @@ def register(subparsers) -> argparse.ArgumentParser:
         "--from", dest="src_format", default=None, help=f"source format ({', '.join(format_names())})"
     )
     p.add_argument("--to", dest="dst_format", default=None, help="destination format (default: from DST)")
+    p.add_argument("--step", type=int, default=None,
+                   help="for a training run as SRC: the checkpoint step (default: the latest complete one)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     import mat_jax.weights.orbax_dir  # noqa: F401  (registers the mat-jax checkpoint-directory format)
+    from mat_jax.train import nets_io
+    from mat_jax.weights.layout import CheckpointLayoutError
 
     try:
-        ckpt = read_checkpoint(
-            args.src, nets=args.net or None, resolution=args.resolution, fmt=args.src_format
-        )
-        write_checkpoint(args.dst, ckpt.nets, fmt=args.dst_format, dtype=args.dtype)
-    except ConversionError as e:
+        if args.step is not None or nets_io.carries_model_config(args.src, args.src_format):
+            # A training run or a directory/file with its own architecture: through the Flax variables.
+            nets = args.net or nets_io.available_nets(args.src, args.src_format)
+            loaded = nets_io.load_nets(args.src, nets, step=args.step, fmt=args.src_format)
+            res = loaded.cfg.resolution
+            if args.resolution is not None and res != args.resolution:
+                raise ConversionError(f"{args.src}: holds a resolution-{res} model, but --resolution "
+                                      f"{args.resolution} was requested")
+            nets_io.save_nets(args.dst, loaded.cfg, loaded.nets, fmt=args.dst_format, dtype=args.dtype)
+            what = loaded.describe()
+            n = None
+        else:
+            ckpt = read_checkpoint(
+                args.src, nets=args.net or None, resolution=args.resolution, fmt=args.src_format
+            )
+            write_checkpoint(args.dst, ckpt.nets, fmt=args.dst_format, dtype=args.dtype)
+            res, what = ckpt.resolution, f"{', '.join(ckpt.nets)} at {ckpt.resolution}x{ckpt.resolution}"
+            n = sum(len(s) for s in ckpt.nets.values())
+    except (ConversionError, CheckpointLayoutError) as e:
         print(f"mat-jax convert: error: {e}", file=sys.stderr)
         return 1
-    n = sum(len(s) for s in ckpt.nets.values())
-    res = ckpt.resolution
-    print(f"{args.src} -> {args.dst}: {', '.join(ckpt.nets)} at {res}x{res}, {n} entries")
+    print(f"{args.src} -> {args.dst}: {what}" + (f", {n} entries" if n is not None else ""))
+    sidecar = model_config_sidecar(args.dst)
+    if os.path.isfile(sidecar):
+        print(f"  not the official architecture: its model config is in {sidecar} "
+              "(mat_jax.torch_twin.Generator.from_config builds the matching PyTorch network)")
     return 0

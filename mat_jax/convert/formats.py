@@ -45,10 +45,13 @@ __all__ = [
     "write_checkpoint",
     "cast_state",
     "DTYPES",
+    "model_config_sidecar",
+    "read_model_config_sidecar",
 ]
 
 _KIND = {"G": "G", "G_ema": "G", "D": "D"}
 DTYPES = ("float32", "float16", "bfloat16")
+MODEL_CONFIG_SUFFIX = ".model_config.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,13 +192,39 @@ def cast_state(state: Mapping[str, np.ndarray], dtype: str | None) -> collection
     return out
 
 
+def model_config_sidecar(path: str | os.PathLike) -> str:
+    """Where the architecture of a non-official-architecture weight file is stored: `<file>.model_config.json`."""
+    return os.fspath(path) + MODEL_CONFIG_SUFFIX
+
+
+def read_model_config_sidecar(path: str | os.PathLike) -> dict | None:
+    """The `{MATConfig field: value}` stored beside a weight file, or None when there is none."""
+    side = model_config_sidecar(path)
+    if not os.path.isfile(side):
+        return None
+    try:
+        with open(side) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConversionError(f"{side}: cannot read the model config ({e})") from None
+    if not isinstance(cfg, dict):
+        raise ConversionError(f"{side}: holds a {type(cfg).__name__}, not a model config object")
+    return cfg
+
+
 def write_checkpoint(
     path: str | os.PathLike,
     nets: Mapping[str, Mapping[str, np.ndarray]],
     fmt: str | None = None,
     dtype: str | None = None,
+    model_config: Mapping | None = None,
 ) -> None:
-    """Validate each net, cast, and write atomically (one net un-prefixed, several with `<net>.`)."""
+    """Validate each net, cast, and write atomically (one net un-prefixed, several with `<net>.`).
+
+    Official architectures are validated against `official_keys`. With `model_config` (the `MATConfig` fields of a
+    non-official architecture: other widths, depths, resolutions, conditioning) the caller built the states from
+    that config's layout table; they are written as given, and the config goes into `<path>.model_config.json`
+    (and the file's metadata where the format has any) so that readers rebuild the same network."""
     path = os.fspath(path)
     handler = handler_for(path, fmt)
     if handler.write is None:
@@ -205,8 +234,12 @@ def write_checkpoint(
     checked: dict[str, collections.OrderedDict] = {}
     resolutions = set()
     for name, state in nets.items():
-        kind, res = infer_layout(state, f"net {name}")
-        checked[name] = cast_state(validate_state_dict(state, kind, res, f"net {name}"), dtype)
+        if model_config is None:
+            kind, res = infer_layout(state, f"net {name}")
+            state = validate_state_dict(state, kind, res, f"net {name}")
+        else:
+            res = int(model_config["resolution"])
+        checked[name] = cast_state(state, dtype)
         resolutions.add(res)
     if len(resolutions) > 1:
         raise ConversionError(
@@ -218,7 +251,17 @@ def write_checkpoint(
         "resolution": str(resolutions.pop()),
         "dtype": dtype or "unchanged",
     }
+    if model_config is not None:
+        if handler.name == "onnx":
+            raise ConversionError(f"{path}: ONNX export supports the official architectures only")
+        metadata["model_config"] = json.dumps(dict(model_config), sort_keys=True)
     handler.write(path, join_nets(checked), metadata)
+    side = model_config_sidecar(path)
+    if model_config is not None:
+        with atomic_output(side) as f:
+            f.write((json.dumps(dict(model_config), indent=1) + "\n").encode())
+    elif os.path.isfile(side):  # an official file now stands where a non-official one was
+        os.unlink(side)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 
 from mat_jax.config import model_config
 from mat_jax.data import pipeline
-from mat_jax.train import logs, programs, sharding, steps
+from mat_jax.train import finetune, logs, programs, run_dir, sharding, steps
 from mat_jax.train.checkpoint import Checkpointer
 from mat_jax.train.optim import optimizers_from_config
 
@@ -132,6 +132,7 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
     progs = programs.build(recipe, mesh, int(config.mesh.fsdp_min_size))
     if is_main:
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+        run_dir.write_model_config(workdir, recipe.model)  # what inpaint / convert / eval rebuild from this run
         log.info("mesh %s over %d devices (%d processes); global batch %d (%d per device); %d iterations; "
                  "G Adam %s; D Adam %s; mbstd shards %d", dict(mesh.shape), mesh.size, jax.process_count(),
                  recipe.global_batch, recipe.global_batch // mesh.size, n_steps, recipe.g_adam, recipe.d_adam,
@@ -143,11 +144,19 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=int(config.checkpoint.max_to_keep),
                         async_save=bool(config.checkpoint.async_save))
     latest = ckpt.latest_step()
+    init_cfg = config.get("init")
+    init_src = init_cfg.checkpoint if init_cfg is not None else ""
     if latest is None:
+        loaded = finetune.load(init_cfg, recipe.model) if init_src else None  # checked before compiling
         state = progs.init(jax.random.key(int(config.seed)))
         data_batches = 0
         log.info("starting fresh at step 0 (no checkpoint in %s)", ckpt.directory)
+        if loaded is not None:
+            state = finetune.apply(state, progs.state_shardings, loaded)
+            log.info("initialised %s (Adam states fresh; init.nets=%s)", loaded.describe(), tuple(init_cfg.nets))
     else:
+        if init_src:
+            log.info("init.checkpoint=%s is ignored: the run resumes from its own checkpoint", init_src)
         target = sharding.with_shardings(progs.abstract_state, progs.state_shardings)
         state, meta = ckpt.restore(latest, target, data_iter)
         data_batches = int(meta["data_batches"])

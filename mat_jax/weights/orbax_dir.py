@@ -38,6 +38,12 @@ def is_checkpoint_dir(path: str | os.PathLike) -> bool:
     return os.path.isfile(os.path.join(path, META_FILE))
 
 
+def net_names(path: str | os.PathLike) -> list[str]:
+    """The nets a checkpoint directory holds, as listed in its metadata file."""
+    with open(os.path.join(path, META_FILE)) as f:
+        return list(json.load(f).get("nets", []))
+
+
 def save_variables(path: str | os.PathLike, nets: Mapping[str, Mapping[str, Any]], cfg: MATConfig) -> None:
     """Write {net name: Flax variables} and `cfg` atomically to the directory `path`."""
     import orbax.checkpoint as ocp
@@ -125,4 +131,4 @@ register_format(FormatHandler("orbax", (), _read, _write, directory=True,
                               description="mat-jax checkpoint directory (orbax + model config)"),
                 replace=True)
 
-__all__ = ["save_variables", "load_variables", "is_checkpoint_dir", "NET_PREFIXES", "join_nets"]
+__all__ = ["save_variables", "load_variables", "is_checkpoint_dir", "net_names", "NET_PREFIXES", "join_nets"]
