@@ -16,13 +16,17 @@ import sys
 USAGE = "mat-jax train --config configs/NAME.py --workdir DIR [--config.KEY=VALUE ...] [--distributed ...]"
 
 
-def _flag_values():
+def _flag_values(argv: list[str] | None = None):
+    """The flags of `mat-jax train`. `argv` (with the program name first) is the command line to parse: config_flags
+    defines one flag per `--config.KEY` it finds there (it would look at sys.argv otherwise, which is not the
+    command line of an in-process call)."""
     from absl import flags
     from ml_collections import config_flags
 
     fv = flags.FlagValues()
     config_flags.DEFINE_config_file("config", None, "Training config file (configs/*.py); override fields with "
-                                    "--config.section.key=value.", flag_values=fv, lock_config=True)
+                                    "--config.section.key=value.", flag_values=fv, lock_config=True,
+                                    sys_argv=None if argv is None else list(argv))
     flags.DEFINE_string("workdir", None, "Run directory: config.json, checkpoints/, samples/, metrics.jsonl, "
                         "tensorboard/, train.log. An existing run there is resumed.", flag_values=fv)
     flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (auto-detected cluster).",
@@ -41,7 +45,7 @@ def main(argv: list[str]) -> int:
     from absl import flags
 
     flags.FLAGS.mark_as_parsed()  # grain worker processes read global absl flags
-    fv = _flag_values()
+    fv = _flag_values(argv)
     if any(a in ("-h", "--help", "-help") for a in argv[1:]):
         print(f"usage: {USAGE}\n\n{__doc__}\n{fv.get_help()}")
         return 0
@@ -49,6 +53,11 @@ def main(argv: list[str]) -> int:
         fv(argv)
     except flags.Error as e:
         print(f"mat-jax train: {e}\nusage: {USAGE}", file=sys.stderr)
+        return 2
+    except (AttributeError, KeyError) as e:  # config_flags resolving a --config.KEY that the config lacks
+        given = [a.split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")]
+        print(f"mat-jax train: no config field {str(e).strip(chr(34))} (overrides given: {', '.join(given)})"
+              f"\nusage: {USAGE}", file=sys.stderr)
         return 2
     if fv.config is None or not fv.workdir:
         print(f"mat-jax train: --config and --workdir are required\nusage: {USAGE}", file=sys.stderr)
