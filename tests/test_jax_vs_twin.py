@@ -21,20 +21,26 @@ from mat_jax.models import Discriminator, Generator, MATConfig  # noqa: E402
 from mat_jax.models.generator import smm_shapes  # noqa: E402
 from mat_jax.torch_twin import Discriminator as TwinD  # noqa: E402
 from mat_jax.torch_twin import Generator as TwinG  # noqa: E402
-from mat_jax.weights.layout import official_to_variables  # noqa: E402
+from mat_jax.weights.layout import build_table, constant_value, official_to_variables  # noqa: E402
 
 RES = 128
 
 
-def random_state(net: str, res: int, seed: int) -> dict[str, np.ndarray]:
-    """Random official-layout weights scaled so activations stay O(1) (not the golden rule's values)."""
+def random_state(net: str, res: int, seed: int, cfg: MATConfig | None = None) -> dict[str, np.ndarray]:
+    """Random official-layout weights scaled so activations stay O(1) (not the golden rule's values); with `cfg`,
+    for that architecture's layout table."""
     rng = np.random.default_rng(seed)
     out = {}
-    for e in expected_entries(net, res):
-        name, shape = e.name, tuple(e.shape)
+    if cfg is None:
+        entries = [(e.name, tuple(e.shape), None) for e in expected_entries(net, res)]
+    else:
+        entries = [(e.official, tuple(e.shape), e) for e in build_table(cfg, net)]
+    for name, shape, entry in entries:
         last = name.rsplit(".", 1)[-1]
         x = rng.standard_normal(shape)
-        if last == "resample_filter":
+        if entry is not None and entry.collection == "constant":
+            v = constant_value(entry, cfg)
+        elif last == "resample_filter":
             v = resample_filter()
         elif last == "attn_mask":
             ws = int(round(shape[1] ** 0.5))
@@ -105,3 +111,65 @@ def test_discriminator_agrees(both):
     (_, _, logits), (_, _, t_logits) = both
     assert_close("logit", logits[0], t_logits[0], rel_l2=1e-4, max_rel=1e-4)
     assert_close("logit_stg1", logits[1], t_logits[1], rel_l2=1e-4, max_rel=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The twin built from a MATConfig: the official-architecture family (tiny widths, other resolutions, switches)
+
+from mat_jax.config import load_config, model_config  # noqa: E402
+
+TINY_CFG = model_config(load_config("configs/tiny.py"))
+FAMILY = {
+    "tiny64": TINY_CFG,
+    "micro32_masked1_unshifted": TINY_CFG.replace(resolution=32, stage1_token_res=16, stage1_masked_layers=1,
+                                                  shifted_windows=False, z_dim=16, w_dim=16, mapping_layers=1),
+    "tiny64_no_smm_mbstd2": TINY_CFG.replace(style_manipulation=False, mbstd_num_channels=2, stage1_mlp_ratio=3.0),
+}
+
+
+@pytest.mark.parametrize("name", list(FAMILY))
+def test_twin_from_config_agrees(name):
+    cfg = FAMILY[name]
+    r, b = cfg.resolution, 2
+    g_state, d_state = random_state("G", r, 11, cfg), random_state("D", r, 12, cfg)
+    rng = np.random.default_rng(13)
+    images = rng.uniform(-1, 1, (b, r, r, 3)).astype(np.float32)
+    masks = np.ones((b, r, r, 1), np.float32)
+    masks[0, r // 8: r // 2, r // 4: 3 * r // 4] = 0
+    masks[1, r // 3:, : r // 2] = 0
+    z = rng.standard_normal((b, cfg.z_dim)).astype(np.float32)
+    s1, s2 = smm_shapes(cfg, b)
+    map1 = (rng.uniform(size=s1) < 0.5).astype(np.float32)
+    map2 = (rng.uniform(size=s2) < 0.5).astype(np.float32)
+    g, d = Generator(cfg), Discriminator(cfg)
+    vg = official_to_variables(g_state, cfg, "G")
+    ws = g.apply(vg, jnp.asarray(z), None, 0.7, method=Generator.map)
+    final, stage1, _ = jax.jit(lambda v, i, m, w, mp: g.apply(v, i, m, w, "const", mp, method=Generator.synthesize))(
+        vg, images, masks, ws, (map1, map2))
+    logits = jax.jit(d.apply)(official_to_variables(d_state, cfg, "D"), jnp.asarray(images), jnp.asarray(masks),
+                              final)
+    tg, td = TwinG.from_config(cfg).eval(), TwinD.from_config(cfg).eval()
+    assert {k: tuple(v.shape) for k, v in tg.state_dict().items()} == {k: v.shape for k, v in g_state.items()}
+    assert {k: tuple(v.shape) for k, v in td.state_dict().items()} == {k: v.shape for k, v in d_state.items()}
+    tg.load_state_dict({k: torch.from_numpy(v) for k, v in g_state.items()}, strict=True)
+    td.load_state_dict({k: torch.from_numpy(v) for k, v in d_state.items()}, strict=True)
+    with torch.no_grad():
+        t_final, t_stage1 = tg(torch.from_numpy(nchw(images)), torch.from_numpy(nchw(masks)), torch.from_numpy(z),
+                               truncation_psi=0.7, skip_w_avg_update=True, noise_mode="const", return_stg1=True,
+                               smm_maps=(torch.from_numpy(map1), torch.from_numpy(nchw(map2).copy())))
+        t_logits = td(torch.from_numpy(nchw(images)), torch.from_numpy(nchw(masks)),
+                      torch.from_numpy(nchw(np.asarray(final)).copy()))
+    assert_close("stage1", stage1, nhwc(t_stage1.numpy()))
+    assert_close("final", final, nhwc(t_final.numpy()))
+    assert 1e-2 < float(np.std(np.asarray(final))) < 1e2
+    assert_close("logit", logits[0], t_logits[0].numpy(), rel_l2=1e-4, max_rel=1e-4)
+    assert_close("logit_stg1", logits[1], t_logits[1].numpy(), rel_l2=1e-4, max_rel=1e-4)
+
+
+@pytest.mark.parametrize("field, value", [("attention", "window"), ("mask_update", "none"),
+                                          ("block", "prenorm_residual"), ("c_dim", 3)])
+def test_twin_refuses_switches_it_does_not_implement(field, value):
+    with pytest.raises(ValueError, match=f"{field}={value!r}"):
+        TwinG.from_config(TINY_CFG.replace(**{field: value}))
+    with pytest.raises(ValueError, match=field):
+        TwinD.from_config(TINY_CFG.replace(**{field: value}))

@@ -61,11 +61,11 @@ class MinibatchStdLayer(nn.Module):
         return torch.cat([x, y], dim=1)
 
 
-def _branch(res_log2, img_channels, div, mbstd_group_size, mbstd_num_channels):
+def _branch(res_log2, img_channels, div, mbstd_group_size, mbstd_num_channels, nf=nf):
     layers = [DisFromRGB(img_channels + 1, nf(2**res_log2) // div)]
     for res in range(res_log2, 2, -1):
         layers.append(DisBlock(nf(2**res) // div, nf(2 ** (res - 1)) // div))
-    layers.append(MinibatchStdLayer(mbstd_group_size, mbstd_num_channels))
+    layers.append(MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels else nn.Identity())
     layers.append(Conv2dLayer(nf(4) // div + mbstd_num_channels, nf(4) // div, 3, activation="lrelu"))
     return nn.Sequential(*layers)
 
@@ -75,20 +75,31 @@ class Discriminator(nn.Module):
 
     mbstd_group_size: 4 is the constructor default (used by the golden data); train.py uses 8."""
 
-    def __init__(self, c_dim=0, img_resolution=512, img_channels=3, mbstd_group_size=4, mbstd_num_channels=1):
+    def __init__(self, c_dim=0, img_resolution=512, img_channels=3, mbstd_group_size=4, mbstd_num_channels=1,
+                 arch=None):
         super().__init__()
         if c_dim != 0:
             raise NotImplementedError("conditional MAT (c_dim > 0) is not part of any released model")
-        if img_resolution not in (128, 256, 512):
-            raise ValueError(f"MAT is defined for resolutions 128, 256, 512; got {img_resolution}")
+        if arch is None and img_resolution not in (128, 256, 512):
+            raise ValueError(f"MAT is defined for resolutions 128, 256, 512; got {img_resolution} "
+                             "(other architectures: Discriminator.from_config)")
+        nf_ = nf if arch is None else arch.nf
         res_log2 = int(math.log2(img_resolution))
         self.img_resolution = img_resolution
-        self.Dis = _branch(res_log2, img_channels, 1, mbstd_group_size, mbstd_num_channels)
-        self.fc0 = FullyConnectedLayer(nf(4) * 16, nf(4), activation="lrelu")
-        self.fc1 = FullyConnectedLayer(nf(4), 1)
-        self.Dis_stg1 = _branch(res_log2, img_channels, 2, mbstd_group_size, mbstd_num_channels)
-        self.fc0_stg1 = FullyConnectedLayer(nf(4) // 2 * 16, nf(4) // 2, activation="lrelu")
-        self.fc1_stg1 = FullyConnectedLayer(nf(4) // 2, 1)
+        self.Dis = _branch(res_log2, img_channels, 1, mbstd_group_size, mbstd_num_channels, nf_)
+        self.fc0 = FullyConnectedLayer(nf_(4) * 16, nf_(4), activation="lrelu")
+        self.fc1 = FullyConnectedLayer(nf_(4), 1)
+        self.Dis_stg1 = _branch(res_log2, img_channels, 2, mbstd_group_size, mbstd_num_channels, nf_)
+        self.fc0_stg1 = FullyConnectedLayer(nf_(4) // 2 * 16, nf_(4) // 2, activation="lrelu")
+        self.fc1_stg1 = FullyConnectedLayer(nf_(4) // 2, 1)
+
+    @classmethod
+    def from_config(cls, cfg) -> "Discriminator":
+        """The discriminator of a `mat_jax.models.MATConfig` (official-architecture family; see `config.arch`)."""
+        from mat_jax.torch_twin.config import arch_of
+
+        return cls(cfg.c_dim, cfg.resolution, cfg.img_channels, cfg.mbstd_group_size, cfg.mbstd_num_channels,
+                   arch=arch_of(cfg))
 
     def forward(self, images_in, masks_in, images_stg1, c=None):
         x = self.Dis(torch.cat([masks_in - 0.5, images_in], dim=1))

@@ -56,18 +56,23 @@ class DecStyleBlock(nn.Module):
 
 
 class FirstStage(nn.Module):
+    """Defaults are the official network; the keyword arguments follow the `MATConfig.stage1_*` fields."""
+
     def __init__(
-        self, img_channels, img_resolution=256, dim=180, w_dim=512, use_noise=False, demodulate=True
+        self, img_channels, img_resolution=256, dim=180, w_dim=512, use_noise=False, demodulate=True, *,
+        heads=_HEADS, token_res=64, depths=_DEPTHS, windows=_WINDOWS, mlp_ratio=2.0, masked_layers=2,
+        shifted=True, style_manipulation=True,
     ):
         super().__init__()
-        res = 64
+        res = token_res
+        self.masked_layers, self.style_manipulation = masked_layers, style_manipulation
         self.conv_first = Conv2dLayerPartial(img_channels + 1, dim, 3, activation="lrelu")
         n_down = int(math.log2(img_resolution // res))
         self.enc_conv = nn.ModuleList(
             Conv2dLayerPartial(dim, dim, 3, activation="lrelu", down=2) for _ in range(n_down)
         )
         self.tran = nn.ModuleList()
-        for i, depth in enumerate(_DEPTHS):
+        for i, depth in enumerate(depths):
             res = int(res * _RATIOS[i])
             if _RATIOS[i] < 1:
                 resampler = PatchMerging(dim, dim, down=int(1 / _RATIOS[i]))
@@ -75,14 +80,17 @@ class FirstStage(nn.Module):
                 resampler = PatchUpsampling(dim, dim, up=_RATIOS[i])
             else:
                 resampler = None
-            self.tran.append(BasicLayer(dim, [res, res], depth, _HEADS, _WINDOWS[i], downsample=resampler))
+            self.tran.append(BasicLayer(dim, [res, res], depth, heads, windows[i], downsample=resampler,
+                                        mlp_ratio=mlp_ratio, shifted=shifted))
+        global_downs = int(math.log2(token_res // 4))  # bottleneck (token_res / 4) -> 1: 4 convs officially
         self.down_conv = nn.Sequential(
-            *[Conv2dLayer(dim, dim, 3, activation="lrelu", down=2) for _ in range(4)],
+            *[Conv2dLayer(dim, dim, 3, activation="lrelu", down=2) for _ in range(global_downs)],
             nn.AdaptiveAvgPool2d((1, 1)),
         )
         self.to_style = FullyConnectedLayer(dim, dim * 2, activation="lrelu")
         self.ws_style = FullyConnectedLayer(w_dim, dim, activation="lrelu")
-        self.to_square = FullyConnectedLayer(dim, 16 * 16, activation="lrelu")
+        if style_manipulation:
+            self.to_square = FullyConnectedLayer(dim, 16 * 16, activation="lrelu")
         self.dec_conv = nn.ModuleList()
         for _ in range(n_down):
             res = res * 2
@@ -103,20 +111,21 @@ class FirstStage(nn.Module):
         mid = len(self.tran) // 2
         for i, block in enumerate(self.tran):
             if i < mid:
-                x, x_size, mask = block(x, x_size, mask)
+                x, x_size, mask = block(x, x_size, mask if i < self.masked_layers else None)
                 skips.append(x)
             elif i > mid:
                 x, x_size, _ = block(x, x_size, None)
                 x = x + skips[mid - i]
             else:
                 x, x_size, _ = block(x, x_size, None)  # the mask of tran.1 is discarded (official)
-                if mul_map is None:
-                    mul_map = smm_dropout_map(x)
-                wv = self.ws_style(ws[:, -1])  # [B, 180]
-                add_n = self.to_square(wv).unsqueeze(1)  # [B, 1, 256]
-                add_n = F.interpolate(add_n, size=x.shape[1], mode="linear", align_corners=False)
-                add_n = add_n.squeeze(1).unsqueeze(-1)  # [B, L, 1]
-                x = x * mul_map + add_n * (1 - mul_map)
+                wv = self.ws_style(ws[:, -1])  # [B, dim]
+                if self.style_manipulation:
+                    if mul_map is None:
+                        mul_map = smm_dropout_map(x)
+                    add_n = self.to_square(wv).unsqueeze(1)  # [B, 1, 256]
+                    add_n = F.interpolate(add_n, size=x.shape[1], mode="linear", align_corners=False)
+                    add_n = add_n.squeeze(1).unsqueeze(-1)  # [B, L, 1]
+                    x = x * mul_map + add_n * (1 - mul_map)
                 gs = self.to_style(self.down_conv(token2feature(x, x_size)).flatten(start_dim=1))
                 style = torch.cat([gs, wv], dim=1)  # [B, 540]: gs first (opposite of stage 2)
         x = token2feature(x, x_size).contiguous()

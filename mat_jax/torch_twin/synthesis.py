@@ -42,7 +42,7 @@ class ConvBlockDown(nn.Module):
 class Encoder(nn.Module):
     """[B, 7, R, R] -> {log2 r: feature [B, nf(r), r, r]} for r = R ... 16."""
 
-    def __init__(self, res_log2, img_channels):
+    def __init__(self, res_log2, img_channels, nf=nf):
         super().__init__()
         self.resolutions = [2**i for i in range(res_log2, 3, -1)]
         for r in self.resolutions:
@@ -117,7 +117,7 @@ class DecBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, res_log2, style_dim, use_noise, demodulate, img_channels):
+    def __init__(self, res_log2, style_dim, use_noise, demodulate, img_channels, nf=nf):
         super().__init__()
         self.Dec_16x16 = DecBlockFirstV2(4, nf(16), nf(16), style_dim, use_noise, demodulate, img_channels)
         for res in range(5, res_log2 + 1):
@@ -137,20 +137,29 @@ class Decoder(nn.Module):
 
 
 class SynthesisNet(nn.Module):
-    def __init__(self, w_dim, img_resolution, img_channels=3, use_noise=True, demodulate=True):
+    """The official synthesis network, or with `arch` (a `mat_jax.torch_twin.config.Arch`) any member of its
+    family: other widths, depths, windows, token maps, resolutions (see `Generator.from_config`)."""
+
+    def __init__(self, w_dim, img_resolution, img_channels=3, use_noise=True, demodulate=True, arch=None):
         super().__init__()
         res_log2 = int(math.log2(img_resolution))
-        if img_resolution != 2**res_log2 or img_resolution not in (128, 256, 512):
-            raise ValueError(f"MAT is defined for resolutions 128, 256, 512; got {img_resolution}")
+        if arch is None:
+            if img_resolution != 2**res_log2 or img_resolution not in (128, 256, 512):
+                raise ValueError(f"MAT is defined for resolutions 128, 256, 512; got {img_resolution} "
+                                 "(other architectures: Generator.from_config)")
+            nf_, stage1, self.style_manipulation = nf, {}, True
+        else:
+            nf_, stage1, self.style_manipulation = arch.nf, arch.stage1, arch.style_manipulation
         self.num_layers = num_ws(img_resolution)
         self.img_resolution = img_resolution
         self.first_stage = FirstStage(
-            img_channels, img_resolution, w_dim=w_dim, use_noise=False, demodulate=demodulate
+            img_channels, img_resolution, w_dim=w_dim, use_noise=False, demodulate=demodulate, **stage1
         )
-        self.enc = Encoder(res_log2, img_channels)
-        self.to_square = FullyConnectedLayer(w_dim, 16 * 16, activation="lrelu")
-        self.to_style = ToStyle(nf(16), nf(4) * 2)
-        self.dec = Decoder(res_log2, w_dim + nf(4) * 2, use_noise, demodulate, img_channels)
+        self.enc = Encoder(res_log2, img_channels, nf_)
+        if self.style_manipulation:
+            self.to_square = FullyConnectedLayer(w_dim, 16 * 16, activation="lrelu")
+        self.to_style = ToStyle(nf_(16), nf_(4) * 2)
+        self.dec = Decoder(res_log2, w_dim + nf_(4) * 2, use_noise, demodulate, img_channels, nf_)
 
     def forward(self, images_in, masks_in, ws, noise_mode="random", return_stg1=False, smm_maps=None):
         """ws [B, num_ws, 512]; smm_maps = (stage-1 map [B, L, 180], stage-2 map [B, 512, 16, 16]) or None
@@ -160,11 +169,12 @@ class SynthesisNet(nn.Module):
         x = images_in * masks_in + out_stg1 * (1 - masks_in)
         e_features = self.enc(torch.cat([masks_in - 0.5, x, images_in * masks_in], dim=1))
         fea_16 = e_features[4]
-        if map2 is None:
-            map2 = smm_dropout_map(fea_16)
-        add_n = self.to_square(ws[:, 0]).view(-1, 16, 16).unsqueeze(1)
-        add_n = F.interpolate(add_n, size=fea_16.shape[-2:], mode="bilinear", align_corners=False)
-        fea_16 = fea_16 * map2 + add_n * (1 - map2)
+        if self.style_manipulation:
+            if map2 is None:
+                map2 = smm_dropout_map(fea_16)
+            add_n = self.to_square(ws[:, 0]).view(-1, 16, 16).unsqueeze(1)
+            add_n = F.interpolate(add_n, size=fea_16.shape[-2:], mode="bilinear", align_corners=False)
+            fea_16 = fea_16 * map2 + add_n * (1 - map2)
         e_features[4] = fea_16  # the mixed map is also the 16x16 skip
         gs = self.to_style(fea_16)
         img = self.dec(fea_16, ws, gs, e_features, noise_mode=noise_mode)
@@ -175,12 +185,21 @@ class SynthesisNet(nn.Module):
 class Generator(nn.Module):
     """Official-layout MAT generator: `synthesis` then `mapping` (that order is the state_dict order)."""
 
-    def __init__(self, z_dim=512, c_dim=0, w_dim=512, img_resolution=512, img_channels=3):
+    def __init__(self, z_dim=512, c_dim=0, w_dim=512, img_resolution=512, img_channels=3, arch=None):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNet(w_dim, img_resolution, img_channels)
-        self.mapping = MappingNet(z_dim, c_dim, w_dim, self.synthesis.num_layers)
+        self.synthesis = SynthesisNet(w_dim, img_resolution, img_channels, arch=arch)
+        self.mapping = MappingNet(z_dim, c_dim, w_dim, self.synthesis.num_layers,
+                                  **(arch.mapping if arch is not None else {}))
+
+    @classmethod
+    def from_config(cls, cfg) -> "Generator":
+        """The generator of a `mat_jax.models.MATConfig` (official-architecture family; see `config.arch`)."""
+        from mat_jax.torch_twin.config import arch_of
+
+        a = arch_of(cfg)
+        return cls(cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.resolution, cfg.img_channels, arch=a)
 
     def forward(
         self,

@@ -176,7 +176,8 @@ class PatchUpsampling(nn.Module):
 class BasicLayer(nn.Module):
     """[resample] -> blocks -> partial conv 3x3 -> + identity (the only residual in the transformer)."""
 
-    def __init__(self, dim, input_resolution, depth, num_heads, window_size, downsample=None, mlp_ratio=2.0):
+    def __init__(self, dim, input_resolution, depth, num_heads, window_size, downsample=None, mlp_ratio=2.0,
+                 shifted=True):
         super().__init__()
         self.downsample = downsample
         self.blocks = nn.ModuleList(
@@ -185,7 +186,7 @@ class BasicLayer(nn.Module):
                 input_resolution,
                 num_heads,
                 window_size,
-                0 if i % 2 == 0 else window_size // 2,
+                window_size // 2 if shifted and i % 2 == 1 else 0,
                 mlp_ratio,
             )
             for i in range(depth)
