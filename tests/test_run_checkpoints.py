@@ -165,8 +165,8 @@ def test_exported_pt_loads_strictly_into_the_torch_twin(run, tmp_path):
     with torch.no_grad():
         got, got1 = twin_g(nchw(images), nchw(masks), torch.from_numpy(z), noise_mode="none", return_stg1=True,
                            smm_maps=smm)
-    assert_close(got.numpy().transpose(0, 2, 3, 1), want, "final")
-    assert_close(got1.numpy().transpose(0, 2, 3, 1), want1, "stage 1")
+    assert_close("final", want, got.numpy().transpose(0, 2, 3, 1))
+    assert_close("stage 1", want1, got1.numpy().transpose(0, 2, 3, 1))
 
 
 def twin_smm_ones(cfg, batch):
