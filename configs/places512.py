@@ -51,6 +51,8 @@ def data_config(**overrides) -> ml_collections.ConfigDict:
     #                   a different process count).
     d.read_threads = 4  # Decode threads per process.
     d.prefetch_batches = 4  # Batches prefetched per process.
+    d.labels = "none"  # Class labels: none (unconditional, every released model) | dataset_json | subfolders | tfds.
+    d.label_key = "label"  # TFDS integer feature holding the class (data.labels="tfds").
     d.update(overrides)
     return d
 

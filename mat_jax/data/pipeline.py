@@ -2,7 +2,9 @@
 flip / mask -> per-host shard -> batch -> iterator (optionally with multiprocess prefetch).
 
 Batches: `{"image": [b, R, R, 3] float32 (or bf16) in [-1, 1], "mask": [b, R, R, 1] float32, 1 = known,
-0 = hole}` (+ `"index": [b] int64`, the source record used, when `return_index`), b = per-process batch.
+0 = hole}` (+ `"label": [b, C] float32` one-hot class labels when `labels != "none"`, C = `num_classes(cfg)`;
++ `"index": [b] int64`, the source record used, when `return_index`), b = per-process batch. Labels travel with
+their record through shuffling, sharding and batching, exactly like "image" and "mask".
 
 Determinism and why the order of operations is what it is:
 * Crops, flips and generated masks depend only on (seed, position in the global shuffled stream), drawn from
@@ -28,6 +30,9 @@ import numpy as np
 from mat_jax.data import demo_data, mask_io, masks_extra, preprocess, sources
 
 SOURCES = ("folder", "tfds", "array_record", "demo")
+LABELS = ("none", "dataset_json", "subfolders", "tfds")
+LABELS_OF_SOURCE = {"folder": ("none", "dataset_json", "subfolders"), "tfds": ("none", "tfds"),
+                    "array_record": ("none",), "demo": ("none",)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +66,8 @@ class DataConfig:
     file_list_cache: str | None = None  # folder for cached file lists (None = no cache)
     demo_repeats: int = 1  # demo source: repeat the photo list this many times per epoch
     return_index: bool = False  # also yield "index" (source record of each example), for debugging
+    labels: str = "none"  # class labels: none (unconditional) | dataset_json | subfolders (folder) | tfds
+    label_key: str = "label"  # TFDS integer feature holding the class (labels="tfds")
 
     def __post_init__(self):
         checks = {
@@ -72,6 +79,7 @@ class DataConfig:
             "mask_convention": (self.mask_convention, ("mat", "lama")),
             "dtype": (self.dtype, preprocess.DTYPES),
             "bad_data": (self.bad_data, sources.BAD_DATA_POLICIES),
+            "labels": (self.labels, LABELS),
         }
         for field, (value, allowed) in checks.items():
             if value not in allowed:
@@ -80,6 +88,12 @@ class DataConfig:
             raise ValueError(f"data.resolution must be >= 8, got {self.resolution}")
         if self.source != "demo" and not self.path:
             raise ValueError(f"data.path is required for data.source={self.source!r}")
+        if self.labels not in LABELS_OF_SOURCE[self.source]:
+            if len(LABELS_OF_SOURCE[self.source]) == 1:
+                raise ValueError(f"data.labels={self.labels!r}: data.source={self.source!r} carries no labels; use "
+                                 "a labelled folder (dataset.json or class sub-folders) or TFDS, or data.labels='none'")
+            raise ValueError(f"data.labels={self.labels!r} does not apply to data.source={self.source!r}; use one "
+                             f"of {LABELS_OF_SOURCE[self.source]}")
         object.__setattr__(self, "hole_range", tuple(float(x) for x in self.hole_range))
 
 
@@ -107,12 +121,30 @@ def eval_config(cfg: DataConfig, **overrides) -> DataConfig:
 def build_raw_source(cfg: DataConfig):
     """The raw source (sources.py protocol) named by `cfg.source` / `cfg.path`."""
     if cfg.source == "folder":
-        return sources.ImageFolderSource(cfg.path, cache_dir=cfg.file_list_cache)
+        return sources.ImageFolderSource(cfg.path, cache_dir=cfg.file_list_cache, labels=cfg.labels)
     if cfg.source == "tfds":
-        return sources.TfdsSource(cfg.path, split=cfg.split, data_dir=cfg.tfds_data_dir, image_key=cfg.image_key)
+        return sources.TfdsSource(cfg.path, split=cfg.split, data_dir=cfg.tfds_data_dir, image_key=cfg.image_key,
+                                  label_key=cfg.label_key if cfg.labels == "tfds" else None)
     if cfg.source == "array_record":
         return sources.ArrayRecordImageSource(cfg.path)
     return demo_data.DemoSource(repeats=cfg.demo_repeats)
+
+
+def num_classes(cfg: DataConfig) -> int:
+    """Size of the one-hot labels the pipeline yields (= the model's c_dim): 0 when cfg.labels == "none", else
+    max label + 1 (TFDS: the feature's num_classes when it declares one). Builds the raw source to read them."""
+    if cfg.labels == "none":
+        return 0
+    return int(build_raw_source(cfg).num_classes)
+
+
+def one_hot(label: int, n: int) -> np.ndarray:
+    """[n] float32 one-hot of an integer label in [0, n) (StyleGAN2-ADA `get_label`)."""
+    if not 0 <= int(label) < n:
+        raise ValueError(f"label {label} is outside [0, {n})")
+    out = np.zeros((n,), np.float32)
+    out[int(label)] = 1.0
+    return out
 
 
 def build_source(cfg: DataConfig) -> sources.DecodedSource:
@@ -130,12 +162,14 @@ def build_source(cfg: DataConfig) -> sources.DecodedSource:
 
 
 class RecordTransform:
-    """decode output -> {"image": [R, R, 3] in [-1, 1], "mask": [R, R, 1] (1 = known)} for stream position
-    `index`. A plain class (not a closure) so grain can pickle it to workers cheaply."""
+    """decode output -> {"image": [R, R, 3] in [-1, 1], "mask": [R, R, 1] (1 = known)} (+ "label": [C] one-hot
+    float32 when `num_classes` > 0) for stream position `index`. A plain class (not a closure) so grain can pickle
+    it to workers cheaply."""
 
-    def __init__(self, cfg: DataConfig, seed: int):
+    def __init__(self, cfg: DataConfig, seed: int, num_classes: int = 0):
         self.cfg = cfg
         self.seed = int(seed)
+        self.num_classes = int(num_classes)
 
     def __call__(self, index: int, record: dict) -> dict:
         cfg = self.cfg
@@ -153,6 +187,8 @@ class RecordTransform:
         else:
             mask = masks_extra.make_mask(cfg.mask_kind, cfg.resolution, self.seed, index, hole_range=cfg.hole_range)
         out = {"image": preprocess.to_model_range(image, cfg.dtype), "mask": mask}  # [R, R, 3], [R, R, 1]
+        if self.num_classes > 0:
+            out["label"] = one_hot(record["label"], self.num_classes)  # [C]
         if cfg.return_index:
             out["index"] = np.int64(record["index"])
         return out
@@ -182,7 +218,10 @@ def make_dataset(
     if cfg.shuffle:
         ds = ds.shuffle(seed=seed)
     ds = ds.repeat(cfg.num_epochs)
-    ds = ds.map_with_index(RecordTransform(cfg, seed))
+    n_classes = source.num_classes if cfg.labels != "none" else 0
+    if cfg.labels != "none" and n_classes == 0:
+        raise ValueError(f"data.labels={cfg.labels!r} but {source.raw_source.name} yields no labels")
+    ds = ds.map_with_index(RecordTransform(cfg, seed, n_classes))
     if process_count > 1:
         ds = ds[process_index::process_count]
     return ds.batch(batch_size, drop_remainder=cfg.drop_remainder)

@@ -11,6 +11,12 @@ keeps the dataset length, every batch shape and the global element order fixed, 
 of the worker count and resumable. Zero-byte files, truncated/corrupt files and non-images with an image
 extension all surface as BadImageError at decode time. `verify_source` decodes everything up front when a
 full report is wanted before training.
+
+Class labels (class-conditional training, the official `--cond`): a labelled raw source has `num_classes > 0`
+and `label(i) -> int` in [0, num_classes); unlabelled sources have `num_classes == 0`. Folders take labels from
+a StyleGAN2-ADA `dataset.json` (`{"labels": [["relative/path.png", int], ...]}`) or from their first-level
+sub-folders (sorted names, index = class id); TFDS from an integer feature. `DecodedSource` adds `"label"` to
+each record (a substituted bad record brings its own label). ArrayRecord files and the demo photos carry none.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from mat_jax.data import preprocess
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MASK_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 BAD_DATA_POLICIES = ("skip", "error")
+FOLDER_LABELS = ("none", "dataset_json", "subfolders")
+DATASET_JSON = "dataset.json"
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -79,10 +87,70 @@ def list_files(
     return files
 
 
-class ImageFolderSource:
-    """All images under a folder (recursive; jpg/jpeg/png/webp/bmp), sorted by relative path."""
+def _norm_rel(path: str) -> str:
+    return os.path.normpath(str(path).replace("\\", "/")).replace(os.sep, "/")
 
-    def __init__(self, root: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None, refresh=False):
+
+def dataset_json_labels(root: str | os.PathLike, files: Sequence[str]) -> np.ndarray:
+    """Integer label [N] of every file (relative paths under `root`) from `root/dataset.json` (StyleGAN2-ADA).
+
+    Every image needs a label and every labelled file must be one of the images: either mismatch raises a
+    ValueError naming the file and dataset.json (a silently unlabelled or mis-paired image would train the wrong
+    class).
+    """
+    path = pathlib.Path(root) / DATASET_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"data.labels='dataset_json' needs {path} ({{\"labels\": [[\"rel/path.png\", "
+                                "int], ...]}}, StyleGAN2-ADA layout); it does not exist")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    entries = meta.get("labels") if isinstance(meta, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError(f"{path} has no \"labels\" list (StyleGAN2-ADA layout: {{\"labels\": [[\"rel/path.png\", "
+                         "int], ...]}})")
+    known = {_norm_rel(f): i for i, f in enumerate(files)}
+    labels = np.full(len(files), -1, np.int64)
+    for entry in entries:
+        if not (isinstance(entry, (list, tuple)) and len(entry) == 2):
+            raise ValueError(f"{path}: every entry must be [relative path, int label], got {entry!r}")
+        rel, label = entry
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0:
+            raise ValueError(f"{path}: label of {rel!r} must be an integer >= 0, got {label!r}")
+        i = known.get(_norm_rel(rel))
+        if i is None:
+            raise ValueError(f"{path} labels {rel!r}, which is not an image under {root} (unknown file)")
+        labels[i] = int(label)
+    missing = [files[i] for i in np.flatnonzero(labels < 0)]
+    if missing:
+        raise ValueError(f"{len(missing)} image(s) under {root} have no label in {path}, e.g. {missing[:3]}; "
+                         "every image needs one when data.labels='dataset_json'")
+    return labels
+
+
+def subfolder_labels(files: Sequence[str], root: str = "") -> tuple[np.ndarray, list[str]]:
+    """(label [N], class names): class = first-level sub-folder, classes sorted by name, index = class id."""
+    top = [_norm_rel(f).split("/", 1) for f in files]
+    loose = [f for f, parts in zip(files, top, strict=True) if len(parts) == 1]
+    if loose:
+        raise ValueError(f"data.labels='subfolders' needs every image inside a class sub-folder of {root}; "
+                         f"{len(loose)} lie directly in it, e.g. {loose[:3]}")
+    names = sorted({parts[0] for parts in top})
+    index = {n: k for k, n in enumerate(names)}
+    return np.asarray([index[parts[0]] for parts in top], np.int64), names
+
+
+class ImageFolderSource:
+    """All images under a folder (recursive; jpg/jpeg/png/webp/bmp), sorted by relative path.
+
+    `labels`: "none" | "dataset_json" | "subfolders" (module docstring); num_classes = max label + 1.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None, refresh=False,
+                 labels: str = "none"):
+        if labels not in FOLDER_LABELS:
+            raise ValueError(f"folder labels must be one of {FOLDER_LABELS}, got {labels!r}")
         self.root = str(pathlib.Path(root).expanduser().resolve())
         self.files = list_files(self.root, cache_dir=cache_dir, refresh=refresh)
         if not self.files:
@@ -91,12 +159,24 @@ class ImageFolderSource:
                 "check the data path before training"
             )
         self.name = f"folder:{self.root}"
+        self.labels: np.ndarray | None = None
+        self.class_names: list[str] | None = None
+        if labels == "dataset_json":
+            self.labels = dataset_json_labels(self.root, self.files)
+        elif labels == "subfolders":
+            self.labels, self.class_names = subfolder_labels(self.files, self.root)
+        self.num_classes = 0 if self.labels is None else int(self.labels.max()) + 1
 
     def __len__(self) -> int:
         return len(self.files)
 
     def raw(self, i: int):
         return os.path.join(self.root, self.files[i]), self.files[i]
+
+    def label(self, i: int) -> int:
+        if self.labels is None:
+            raise ValueError(f"{self.name} is not labelled (labels='none')")
+        return int(self.labels[i])
 
 
 class ArrayRecordImageSource:
@@ -121,6 +201,8 @@ class ArrayRecordImageSource:
             raise ValueError(f"ArrayRecord files {expanded} contain no records")
         self.name = f"array_record:{','.join(expanded)}"
 
+        self.num_classes = 0  # encoded image bytes only: no labels
+
     def __len__(self) -> int:
         return len(self._ds)
 
@@ -142,9 +224,14 @@ def write_array_record(files: Sequence[str | os.PathLike], out_path: str | os.Pa
 
 
 class TfdsSource:
-    """A TFDS dataset prepared in array_record format, read through `tfds.data_source` (no TensorFlow)."""
+    """A TFDS dataset prepared in array_record format, read through `tfds.data_source` (no TensorFlow).
 
-    def __init__(self, name: str, *, split: str = "train", data_dir: str | None = None, image_key="image"):
+    `label_key`: an integer feature holding the class (None = unlabelled). num_classes comes from the feature
+    (e.g. tfds.features.ClassLabel) when it declares one, else max label + 1 over all records (one full pass).
+    """
+
+    def __init__(self, name: str, *, split: str = "train", data_dir: str | None = None, image_key="image",
+                 label_key: str | None = None):
         import tensorflow_datasets as tfds
 
         try:
@@ -158,6 +245,34 @@ class TfdsSource:
             raise ValueError(f"TFDS dataset {name!r} split {split!r} is empty")
         self.image_key = image_key
         self.name = f"tfds:{name}[{split}]"
+        self.label_key = label_key
+        self.num_classes = 0 if label_key is None else self._num_classes(label_key)
+
+    def _num_classes(self, key: str) -> int:
+        features = getattr(getattr(self._ds, "dataset_info", None), "features", None)
+        feature = None
+        if features is not None:
+            try:
+                feature = features[key]
+            except (KeyError, TypeError):
+                names = sorted(features.keys()) if hasattr(features, "keys") else "?"
+                raise KeyError(f"{self.name} has no feature {key!r} (data.label_key); features: {names}") from None
+        n = getattr(feature, "num_classes", None)
+        if n:
+            return int(n)
+        logging.info("%s: feature %r declares no num_classes; reading every record for max label + 1", self.name, key)
+        return max(self.label(i) for i in range(len(self))) + 1
+
+    def label(self, i: int) -> int:
+        rec = self._ds[i]
+        if self.label_key not in rec:
+            raise KeyError(f"{self.name} records have no feature {self.label_key!r} (data.label_key); "
+                           f"features: {sorted(rec)}")
+        value = np.asarray(rec[self.label_key])
+        if value.ndim != 0 or not np.issubdtype(value.dtype, np.integer) or int(value) < 0:
+            raise ValueError(f"{self.name} record {i}: feature {self.label_key!r} must be an integer >= 0, got "
+                             f"{value!r}")
+        return int(value)
 
     def __len__(self) -> int:
         return len(self._ds)
@@ -208,7 +323,8 @@ def pair_masks(image_keys: Sequence[str], masks: MaskFolderSource, by: str = "so
 
 class DecodedSource:
     """Decodes raw records to `{"image": [H, W, 3] uint8, "key": str, "index": int, "mask_file": str}`
-    under the bad-data policy (module docstring). `bad` maps each skipped key to its reason (this process).
+    (+ `"label": int` when the raw source is labelled, num_classes > 0) under the bad-data policy (module
+    docstring). `bad` maps each skipped key to its reason (this process).
 
     `mask_files` (one per raw record) pairs file masks with images; a substituted record brings its own mask.
     """
@@ -226,6 +342,10 @@ class DecodedSource:
     def __len__(self) -> int:
         return len(self.raw_source)
 
+    @property
+    def num_classes(self) -> int:
+        return int(getattr(self.raw_source, "num_classes", 0))
+
     def _decode(self, i: int) -> dict:
         payload, key = self.raw_source.raw(i)
         if isinstance(payload, np.ndarray):
@@ -234,7 +354,10 @@ class DecodedSource:
             where = payload if isinstance(payload, str) else key  # full path in logs when there is one
             image = preprocess.decode_image(payload, where=where)
         mask_file = self.mask_files[i] if self.mask_files is not None else ""
-        return {"image": image, "key": key, "index": i, "mask_file": mask_file}
+        out = {"image": image, "key": key, "index": i, "mask_file": mask_file}
+        if self.num_classes > 0:
+            out["label"] = self.raw_source.label(i)
+        return out
 
     def __getitem__(self, i: int) -> dict:
         n = len(self)
