@@ -23,11 +23,13 @@ def mask_rgb(mask: np.ndarray) -> np.ndarray:
     return np.repeat(np.asarray(mask, np.float32) * 2 - 1, 3, axis=-1)
 
 
-def grid(rows: list[list[np.ndarray]], col_titles: list[str] | None = None, pad: int = 4) -> np.ndarray:
-    """Tile rows of [H,W,3] images in [-1,1] into one uint8 picture, with optional column titles."""
+def grid(rows: list[list[np.ndarray]], col_titles: list[str] | None = None, pad: int = 4,
+         title_height: int = 18) -> np.ndarray:
+    """Tile rows of [H,W,3] images in [-1,1] into one uint8 picture, with optional column titles (each cut to
+    what fits above its column)."""
     h, w = rows[0][0].shape[:2]
     ncol = max(len(r) for r in rows)
-    top = 18 if col_titles else 0
+    top = title_height if col_titles else 0
     canvas = np.full((top + len(rows) * (h + pad) + pad, ncol * (w + pad) + pad, 3), 255, np.uint8)
     for i, row in enumerate(rows):
         for j, im in enumerate(row):
@@ -37,8 +39,20 @@ def grid(rows: list[list[np.ndarray]], col_titles: list[str] | None = None, pad:
     if col_titles:
         draw = ImageDraw.Draw(pil)
         for j, t in enumerate(col_titles):
-            draw.text((pad + j * (w + pad) + 2, 3), t, fill=(0, 0, 0))
+            draw.text((pad + j * (w + pad) + 1, max(0, (top - 12) // 2)), t[: max(1, w // 6)], fill=(0, 0, 0))
     return np.asarray(pil)
+
+
+SAMPLE_GRID_COLUMNS = ("input", "mask", "stage 1", "output", "real")
+
+
+def sample_grid(images_NxRxRx3, masks_NxRxRx1, stage1_NxRxRx3, final_NxRxRx3) -> np.ndarray:
+    """The training sample grid, one row per sample: masked input (holes grey), mask (white = known), stage 1,
+    output, real -> uint8 [H, W, 3]. Images in [-1, 1]; masks 1 = known."""
+    images, masks = np.asarray(images_NxRxRx3, np.float32), np.asarray(masks_NxRxRx1, np.float32)
+    rows = [[masked_input(images[i], masks[i]), mask_rgb(masks[i]), np.asarray(stage1_NxRxRx3[i]),
+             np.asarray(final_NxRxRx3[i]), images[i]] for i in range(images.shape[0])]
+    return grid(rows, list(SAMPLE_GRID_COLUMNS), pad=2, title_height=12)
 
 
 def thumbnail(image_u8: np.ndarray, size: int = 256) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 from train_helpers import micro_config
 
+from mat_jax import viz
 from mat_jax.train import logs, steps
 
 
@@ -20,7 +21,7 @@ def test_writer_main_process(tmp_path):
     images = np.zeros((2, 16, 16, 3), np.float32)
     masks = np.ones((2, 16, 16, 1), np.float32)
     masks[:, 4:8] = 0
-    grid = logs.sample_grid(images, masks, images, images)
+    grid = viz.sample_grid(images, masks, images, images)
     assert grid.dtype == np.uint8 and grid.shape == (12 + 2 * 18 + 2, 5 * 18 + 2, 3)
     path = w.grid(3, grid)
     w.progress(3, {"G": 1.5})

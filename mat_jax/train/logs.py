@@ -1,5 +1,6 @@
 """Observability on process 0: python log file, TensorBoard (tensorboardX, no TensorFlow), `metrics.jsonl`, PNG
-sample grids, and a tqdm progress bar with ETA. Other processes get no-op writers (side effects on process 0 only).
+sample grids (drawn by `mat_jax.viz.sample_grid`), and a tqdm progress bar with ETA. Other processes get no-op
+writers (side effects on process 0 only).
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import sys
 import time
 
 import numpy as np
-from PIL import Image, ImageDraw
+
+from mat_jax import viz
 
 log = logging.getLogger("mat_jax.train")
-
-GRID_COLUMNS = ("input", "mask", "stage 1", "output", "real")
-
 
 def setup_python_logging(workdir: pathlib.Path, is_main: bool) -> None:
     """INFO to stderr and `<workdir>/train.log` on process 0; warnings only elsewhere."""
@@ -33,33 +32,6 @@ def setup_python_logging(workdir: pathlib.Path, is_main: bool) -> None:
     for h in handlers:
         h.setFormatter(fmt)
         log.addHandler(h)
-
-
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """[..., 3] in [-1, 1] -> uint8 as the official saver (x * 127.5 + 128, clipped)."""
-    return np.clip(np.rint(np.asarray(x, np.float32) * 127.5 + 127.5), 0, 255).astype(np.uint8)
-
-
-def sample_grid(images, masks, stage1, final, pad: int = 2) -> np.ndarray:
-    """One row per sample: masked input (holes grey), mask (white = known), stage 1, output, real -> uint8 [H,W,3].
-
-    images/stage1/final [N,R,R,3] in [-1,1]; masks [N,R,R,1], 1 = known.
-    """
-    images, masks = np.asarray(images, np.float32), np.asarray(masks, np.float32)
-    cols = [np.where(masks >= 0.5, images, 0.0), np.repeat(masks * 2 - 1, 3, -1), np.asarray(stage1),
-            np.asarray(final), images]
-    n, r = images.shape[0], images.shape[1]
-    top = 12
-    canvas = np.full((top + n * (r + pad) + pad, len(cols) * (r + pad) + pad, 3), 255, np.uint8)
-    for j, col in enumerate(cols):
-        for i in range(n):
-            y, x = top + pad + i * (r + pad), pad + j * (r + pad)
-            canvas[y:y + r, x:x + r] = to_uint8(col[i])
-    pil = Image.fromarray(canvas)
-    draw = ImageDraw.Draw(pil)
-    for j, title in enumerate(GRID_COLUMNS):
-        draw.text((pad + j * (r + pad) + 1, 0), title[: max(1, r // 6)], fill=(0, 0, 0))
-    return np.asarray(pil)
 
 
 class Writer:
@@ -104,10 +76,7 @@ class Writer:
     def grid(self, step: int, grid_uint8: np.ndarray) -> pathlib.Path | None:
         if not self.is_main:
             return None
-        path = self.workdir / "samples" / f"grid_{step:08d}.png"
-        tmp = path.with_name(path.name + ".tmp")
-        Image.fromarray(grid_uint8).save(tmp, format="PNG")
-        tmp.replace(path)
+        path = viz.save_png(self.workdir / "samples" / f"grid_{step:08d}.png", grid_uint8)
         if self.tb is not None:
             self.tb.add_image("samples", grid_uint8, step, dataformats="HWC")
             self.tb.flush()
