@@ -3,6 +3,7 @@
     from mat_jax import inference
     inp = inference.Inpainter.from_official(state_dict)          # {official name: array}
     final, stage1 = inp(images, masks, seed=0)                  # [B,R,R,3] in [-1,1]
+    final, stage1 = inp(images, masks, c=inference.one_hot([3, 3], inp.cfg.c_dim))  # class-conditional model
 
 Conventions: images [B, H, W, 3] float in [-1, 1]; masks [B, H, W, 1] with **1 = known pixel,
 0 = hole** (official MAT). H and W are the model resolution R, or multiples of it (as the official
@@ -34,6 +35,40 @@ from mat_jax.models.generator import smm_shapes
 from mat_jax.weights.layout import official_to_variables
 
 NOISE_MODES = ("const", "random", "none")
+
+
+def one_hot(labels: Any, c_dim: int) -> np.ndarray:
+    """Integer class labels [B] (or one int) -> [B, c_dim] float32 one-hot, the `c` of a conditional model
+    (StyleGAN2-ADA layout). A label outside [0, c_dim) is a ValueError."""
+    labels = np.atleast_1d(np.asarray(labels))
+    if c_dim < 1:
+        raise ValueError(f"one_hot needs c_dim >= 1 (a class-conditional model), got c_dim={c_dim}")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers [B], got {labels.dtype} of shape {labels.shape}")
+    bad = labels[(labels < 0) | (labels >= c_dim)]
+    if bad.size:
+        raise ValueError(f"label {int(bad[0])} is outside [0, {c_dim}) (c_dim={c_dim} classes)")
+    out = np.zeros((labels.shape[0], c_dim), np.float32)
+    out[np.arange(labels.shape[0]), labels] = 1.0
+    return out
+
+
+def validate_c(c: Any, cfg: MATConfig, batch: int):
+    """Check the class conditioning `c` of a batch: [B, c_dim] finite floats for a conditional model (required),
+    None for an unconditional one. Returns float32 numpy or None."""
+    if cfg.c_dim == 0:
+        if c is not None:
+            raise ValueError("c was given but this model is unconditional (c_dim=0); pass c=None")
+        return None
+    if c is None:
+        raise ValueError(f"this model is class-conditional (c_dim={cfg.c_dim}): pass c [B, {cfg.c_dim}] "
+                         "(e.g. inference.one_hot(labels, c_dim))")
+    c = np.asarray(c)
+    if c.shape != (batch, cfg.c_dim):
+        raise ValueError(f"c must be [B, c_dim] = [{batch}, {cfg.c_dim}], got {c.shape}")
+    if not np.issubdtype(c.dtype, np.number) or not np.all(np.isfinite(c)):
+        raise ValueError("c must hold finite numbers (one-hot class labels)")
+    return c.astype(np.float32)
 
 
 def validate_inputs(images: Any, masks: Any, cfg: MATConfig, z: Any = None, binarize_mask: bool = False):
@@ -81,17 +116,18 @@ def validate_inputs(images: Any, masks: Any, cfg: MATConfig, z: Any = None, bina
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "truncation_psi", "noise_mode", "smm_mode"))
-def generate(variables, images, masks, z, key, smm_maps=None, *, cfg: MATConfig, truncation_psi: float = 1.0,
-             noise_mode: str = "const", smm_mode: str = "random"):
+def generate(variables, images, masks, z, key, smm_maps=None, c=None, *, cfg: MATConfig,
+             truncation_psi: float = 1.0, noise_mode: str = "const", smm_mode: str = "random"):
     """Jitted G forward: returns (final [B,R,R,3], stage1 [B,R,R,3]). smm_mode: 'random' (maps from
-    `key`), 'ones' (deterministic), 'given' (`smm_maps` = (stage-1 map, stage-2 map))."""
+    `key`), 'ones' (deterministic), 'given' (`smm_maps` = (stage-1 map, stage-2 map)). c: [B, c_dim] class
+    conditioning of a conditional model (None when c_dim = 0)."""
     k_smm, k_noise = jax.random.split(key)
     if smm_mode == "ones":
         smm_maps = "ones"
     elif smm_mode == "random":
         smm_maps = None
     g = Generator(cfg)
-    ws = g.apply(variables, z, None, truncation_psi, method=Generator.map)
+    ws = g.apply(variables, z, c, truncation_psi, method=Generator.map)
     final, stage1, _ = g.apply(variables, images, masks, ws, noise_mode, smm_maps,
                                method=Generator.synthesize, rngs={"smm": k_smm, "noise": k_noise})
     return final, stage1
@@ -119,15 +155,17 @@ class Inpainter:
         variables = official_to_variables(state_dict, cfg, "G", source=source)
         return cls(cfg, jax.tree.map(jnp.asarray, variables))
 
-    def __call__(self, images, masks, z=None, *, seed: int = 0, truncation_psi: float = 1.0,
+    def __call__(self, images, masks, z=None, *, c=None, seed: int = 0, truncation_psi: float = 1.0,
                  noise_mode: str = "const", smm_maps=None, binarize_mask: bool = False):
-        """Inpaint a batch. z: [B, z_dim] or None (drawn from `seed`). smm_maps: None (random, from
+        """Inpaint a batch. z: [B, z_dim] or None (drawn from `seed`). c: [B, c_dim] class conditioning
+        (one-hot, see `one_hot`), required when cfg.c_dim > 0, None otherwise. smm_maps: None (random, from
         `seed`), 'ones', or (stage-1 [B, L_mid, dim], stage-2 [B,16,16,C]) {0,1} maps.
         Returns (final, stage1) as numpy float32 [B,R,R,3] in roughly [-1, 1]."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         images, masks = validate_inputs(images, masks, self.cfg, z, binarize_mask)
         b, h, w = images.shape[:3]
+        c = validate_c(c, self.cfg, b)
         if noise_mode == "const" and (h, w) != (self.cfg.resolution,) * 2:
             raise ValueError(f"noise_mode='const' needs {self.cfg.resolution}x{self.cfg.resolution} images (the "
                              f"noise_const buffers have the trained size); got {h}x{w}: use 'random' or 'none'")
@@ -145,7 +183,7 @@ class Inpainter:
             want = smm_shapes(self.cfg, b, (h, w))
             if len(smm_maps) != 2 or tuple(smm_maps[0].shape) != want[0] or tuple(smm_maps[1].shape) != want[1]:
                 raise ValueError(f"smm_maps must have shapes {want}, got {[m.shape for m in smm_maps]}")
-        final, stage1 = generate(self.variables, images, masks, jnp.asarray(z, jnp.float32), key, smm_maps,
+        final, stage1 = generate(self.variables, images, masks, jnp.asarray(z, jnp.float32), key, smm_maps, c,
                                  cfg=self.cfg, truncation_psi=float(truncation_psi), noise_mode=noise_mode,
                                  smm_mode=smm_mode)
         return np.asarray(final), np.asarray(stage1)

@@ -38,7 +38,7 @@ def golden_dir():
 # matmuls per layer. Winograd's values, gradients, second order and sharded runs are tested in test_winograd.py;
 # the model, golden and twin modules run with it on (the CPU default).
 DIRECT_CONV_MODULES = {"test_train_loop", "test_train_recipe", "test_train_sharding", "test_train_steps",
-                       "test_train_subprocess", "test_run_checkpoints", "test_finetune"}
+                       "test_train_subprocess", "test_run_checkpoints", "test_finetune", "test_train_conditional"}
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,7 +2,8 @@
 
 With `--checkpoint SRC` (any format `mat-jax inpaint` reads, a training run included: `--checkpoint runs/demo`)
 the photos are inpainted by that model; without it by a freshly initialised MAT, a smoke test of the whole
-forward path on real photos whose fills are noise-like.
+forward path on real photos whose fills are noise-like. A class-conditional model (c_dim > 0) needs `--label N`
+(every photo is inpainted as class N); an unconditional one refuses it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--resolution", type=int, default=256, help="model resolution when no config is given")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="out/demo_inpaint.png", help="PNG grid to write")
+    p.add_argument("--label", type=int, default=None, help="class of every photo, for a class-conditional model "
+                   "(required there, refused otherwise)")
     p.set_defaults(func=run)
 
 
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mat_jax import inference, viz
     from mat_jax.api import load_inpainter
+    from mat_jax.commands.inpaint import label_condition
     from mat_jax.config import load_config, model_config
     from mat_jax.convert.errors import ConversionError
     from mat_jax.data.demo_data import demo_images
@@ -64,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
         cfg = inpainter.cfg
     else:
         cfg = model_config(load_config(args.config)) if args.config else MATConfig(resolution=args.resolution)
+    try:
+        c1 = label_condition(args.label, cfg.c_dim, inpainter.source if args.checkpoint is not None else "the model")
+    except ValueError as e:
+        print(f"mat-jax demo: error: {e}", file=sys.stderr)
+        return 1
     r = cfg.resolution
     names = ("astronaut", "coffee", "chelsea", "rocket")
     photos = demo_images(names)
@@ -73,13 +82,15 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is None:
         t0 = time.time()
         keys = {"params": jax.random.key(args.seed), "smm": jax.random.key(1), "noise": jax.random.key(2)}
+        c_init = (jnp.zeros((1, cfg.c_dim)),) if cfg.c_dim > 0 else ()
         variables = jax.jit(Generator(cfg).init)(keys, jnp.asarray(images[:1]), jnp.asarray(masks[:1]),
-                                                 jnp.zeros((1, cfg.z_dim)))
+                                                 jnp.zeros((1, cfg.z_dim)), *c_init)
         print(f"initialised a random {r}x{r} MAT in {time.time() - t0:.1f}s")
         inpainter = inference.Inpainter(cfg, variables)
     print(f"inpainting {len(names)} photos ...")
     t0 = time.time()
-    final, stage1 = inpainter(images, masks, seed=args.seed)
+    c = None if c1 is None else np.repeat(c1, len(names), axis=0)  # one-hot --label for every photo
+    final, stage1 = inpainter(images, masks, c=c, seed=args.seed)
     print(f"forward (compile + run) {time.time() - t0:.1f}s")
     rows = [[images[i], viz.masked_input(images[i], masks[i]), viz.mask_rgb(masks[i]), stage1[i], final[i]]
             for i in range(len(names))]

@@ -6,7 +6,8 @@ are reflect-padded (image and mask alike, so hidden pixels never leak in as cont
 grid (R x R, or multiples of R per side for larger images, as the official code runs them),
 inpainted and cropped back; --resize resizes to R x R instead. Known pixels of the output are
 the input pixels, bit for bit. With K > 1 samples, each sample gets its own z and style-manipulation
-maps (pluralistic inpainting).
+maps (pluralistic inpainting). A class-conditional checkpoint (c_dim > 0) needs --label N: every image is
+inpainted as class N (one-hot c); an unconditional checkpoint refuses --label.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def register(subparsers) -> None:
                    help="mat: white = known (default); lama: white = hole")
     p.add_argument("--resize", action="store_true", help="resize to the model resolution (and back) instead of padding")
     p.add_argument("--net", choices=("G_ema", "G"), default="G_ema")
+    p.add_argument("--label", type=int, default=None,
+                   help="class of every image, for a class-conditional checkpoint (required there, refused otherwise)")
     p.set_defaults(func=run)
 
 
@@ -115,6 +118,20 @@ def fit_to_model(image, mask, r: int, resize: bool):
     return img, m, lambda out_u8: out_u8[:h, :w]
 
 
+def label_condition(label: int | None, c_dim: int, source: str = "the checkpoint"):
+    """[1, c_dim] one-hot c of `--label` (None for an unconditional model); ValueError when --label is missing for
+    a conditional model, given for an unconditional one, or outside [0, c_dim)."""
+    from mat_jax.inference import one_hot
+
+    if c_dim == 0:
+        if label is not None:
+            raise ValueError(f"--label {label}: {source} is unconditional (c_dim=0); drop --label")
+        return None
+    if label is None:
+        raise ValueError(f"{source} is class-conditional (c_dim={c_dim}): pass --label N with N in [0, {c_dim})")
+    return one_hot([label], c_dim)
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
@@ -137,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"mask {mask_path} is {size_m[0]}x{size_m[1]} but image {img_path} is "
                                  f"{size_i[0]}x{size_i[1]}")
         inpainter = load_inpainter(args.checkpoint, net=args.net, step=args.step)
+        c = label_condition(args.label, inpainter.cfg.c_dim, inpainter.source)
     except (ValueError, ConversionError) as e:
         print(f"mat-jax inpaint: error: {e}", file=sys.stderr)
         return 1
@@ -165,8 +183,8 @@ def run(args: argparse.Namespace) -> int:
             noise_mode = "random"
         finals = []
         for s in range(k):  # one compiled batch-1 forward, reused for every sample and image
-            final, _ = inpainter(x[s:s + 1], m[s:s + 1], seed=args.seed + s, truncation_psi=args.truncation_psi,
-                                 noise_mode=noise_mode)
+            final, _ = inpainter(x[s:s + 1], m[s:s + 1], c=c, seed=args.seed + s,
+                                 truncation_psi=args.truncation_psi, noise_mode=noise_mode)
             finals.append(final[0])
         outs = []
         for s, f in enumerate(finals):

@@ -17,6 +17,7 @@ import time
 import jax
 import numpy as np
 
+from mat_jax import viz
 from mat_jax.config import model_config
 from mat_jax.data import pipeline
 from mat_jax.train import finetune, logs, programs, run_dir, sharding, steps
@@ -30,11 +31,31 @@ class NonFiniteLossError(RuntimeError):
     """Too many consecutive iterations with a non-finite loss."""
 
 
-def recipe_from_config(config, mesh) -> steps.Recipe:
+def resolve_model_config(config, data_cfg: pipeline.DataConfig):
+    """config.model with c_dim resolved from the data's labels (before any compile): labels on and c_dim 0 ->
+    c_dim = num_classes; labels on and c_dim != num_classes, or labels off and c_dim > 0 -> ValueError."""
+    cfg = model_config(config)
+    n = pipeline.num_classes(data_cfg)
+    if n == 0:
+        if cfg.c_dim > 0:
+            raise ValueError(f"model.c_dim={cfg.c_dim} but the data has no labels: set data.labels="
+                             f"'dataset_json' | 'subfolders' (folder) | 'tfds', or model.c_dim=0")
+        return cfg
+    if cfg.c_dim == 0:
+        log.info("class-conditional: model.c_dim=%d from the %d classes of data.labels=%r", n, n, data_cfg.labels)
+        return cfg.replace(c_dim=n)
+    if cfg.c_dim != n:
+        raise ValueError(f"model.c_dim={cfg.c_dim} but data.labels={data_cfg.labels!r} gives num_classes={n}; "
+                         "set model.c_dim=0 (taken from the data) or to the number of classes")
+    return cfg
+
+
+def recipe_from_config(config, mesh, model=None) -> steps.Recipe:
+    """The Recipe of `config`; `model` (a resolved MATConfig, see resolve_model_config) replaces config.model."""
     g_adam, d_adam = optimizers_from_config(config.optimizer)
     shards = config.train.mbstd_shards or mesh.size
     return steps.Recipe(
-        model=model_config(config), global_batch=int(config.train.global_batch_size),
+        model=model_config(config) if model is None else model, global_batch=int(config.train.global_batch_size),
         style_mixing_prob=float(config.loss.style_mixing_prob), truncation_psi=float(config.loss.truncation_psi),
         pcp_ratio=float(config.loss.pcp_ratio), l1_ratio=float(config.loss.l1_ratio),
         r1_gamma=float(config.loss.r1_gamma), d_reg_interval=int(config.optimizer.d_reg_interval),
@@ -80,13 +101,14 @@ class _StopFlag:
         return bool(np.max(multihost_utils.process_allgather(np.int32(local))))
 
 
-def _grid_inputs(data_cfg: pipeline.DataConfig, n: int, seed: int, z_dim: int):
+def _grid_inputs(data_cfg: pipeline.DataConfig, n: int, seed: int, z_dim: int, c_dim: int = 0):
     """Fixed grid inputs, identical on every process: the first `n` evaluation-style records (center crop,
-    no flip) with their seeded masks, and fixed latents."""
+    no flip) with their seeded masks, and fixed latents; + their one-hot labels when c_dim > 0."""
     ds = pipeline.make_dataset(pipeline.eval_config(data_cfg), seed=seed, batch_size=n)
     b = ds[0]
     z = np.random.default_rng(seed).standard_normal((b["image"].shape[0], z_dim)).astype(np.float32)
-    return np.asarray(b["image"], np.float32), np.asarray(b["mask"], np.float32), z
+    c = (np.asarray(b["label"], np.float32),) if c_dim > 0 else ()
+    return (np.asarray(b["image"], np.float32), np.asarray(b["mask"], np.float32), z, *c)
 
 
 def _mean_metrics(rows: list[dict]) -> dict[str, float]:
@@ -113,9 +135,9 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
             raise ValueError("mesh.num_devices must be 0 (all devices) in a multi-process run")
         devices = jax.devices()[: int(config.mesh.num_devices)]
     mesh = sharding.make_mesh(config.mesh.fsdp, devices)
-    recipe = recipe_from_config(config, mesh)
-    sharding.check_global_batch(recipe.global_batch, mesh, jax.process_count())
     data_cfg = pipeline.from_config(config.data)
+    recipe = recipe_from_config(config, mesh, resolve_model_config(config, data_cfg))
+    sharding.check_global_batch(recipe.global_batch, mesh, jax.process_count())
     if data_cfg.resolution != recipe.model.resolution:
         raise ValueError(f"data.resolution={data_cfg.resolution} != model.resolution={recipe.model.resolution}")
     vgg_params = None
@@ -176,15 +198,16 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
     writer = logs.Writer(workdir, is_main=is_main, total_steps=n_steps, start_step=step,
                          tensorboard=bool(config.logging.tensorboard), progress=bool(config.logging.progress_bar))
     grid_n = int(config.logging.grid_size)
-    grid_in = _grid_inputs(data_cfg, grid_n, int(config.seed), recipe.model.z_dim) if grid_n > 0 else None
+    grid_in = _grid_inputs(data_cfg, grid_n, int(config.seed), recipe.model.z_dim,
+                           recipe.model.c_dim) if grid_n > 0 else None
     sample_fn = programs.build_sampler(recipe, mesh, int(config.mesh.fsdp_min_size)) if grid_n > 0 else None
 
     def write_grid():
         if sample_fn is None:
             return
-        images, masks, z = grid_in
-        final, stage1 = sharding.to_host(sample_fn(state["ema"], images, masks, z))
-        path = writer.grid(step, logs.sample_grid(images, masks, stage1, final))
+        images, masks = grid_in[:2]
+        final, stage1 = sharding.to_host(sample_fn(state["ema"], *grid_in))
+        path = writer.grid(step, viz.sample_grid(images, masks, stage1, final))
         if path is not None:
             log.info("sample grid: %s", path)
 
@@ -215,7 +238,8 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
             data_batches += 1
             if batch_transform is not None:
                 local = batch_transform(step, local)
-            batch = sharding.global_batch_from_local({"image": local["image"], "mask": local["mask"]}, mesh)
+            batch = sharding.global_batch_from_local({k: local[k] for k in sharding.batch_keys(recipe.model.c_dim)},
+                                                     mesh)
             it_phases = steps.phases(step, recipe)
             state, metrics = progs.main_step(state, batch, vgg_params)
             if "Dreg" in it_phases:

@@ -34,6 +34,12 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P(BATCH_AXES))
 
 
+def batch_keys(c_dim: int) -> tuple[str, ...]:
+    """Keys of a device batch: image and mask, plus the one-hot "label" for a conditional model (c_dim > 0).
+    Unconditional batches carry no label, so their programs are exactly the unconditional ones."""
+    return ("image", "mask", "label") if c_dim > 0 else ("image", "mask")
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 

@@ -13,6 +13,16 @@ Randomness: every iteration derives its keys from (state["rng"], step) with fold
 between steps and a restored checkpoint continues the identical stream. Per generator run the key is split into
 six named streams: z, mixing z, mixing cutoff, mixing coin, SMM maps ('smm'), decoder noise ('noise').
 
+Class conditioning (model.c_dim > 0, the official `--cond`): the batch carries `"label": [B, c_dim]` one-hot
+float32 (real_c). As the official loss, G's mapping gets gen_c (both the main and the style-mixing mapping call),
+D gets gen_c with the fakes and real_c with the reals, and R1 uses real_c. Choice of gen_c: the official training
+loop draws gen_c from the labels of random dataset images, independently of the real batch; here gen_c = real_c,
+the batch's own labels. Why: (1) it is deterministic and needs no extra RNG stream or label table in the train
+state (resume stays exact); (2) gen_c still follows the dataset's label distribution, the same marginal as the
+official draw; (3) for inpainting it matches inference, where the known pixels and the label come from the same
+image (a random gen_c would ask G to complete a class-a image as class b, which no user asks for). Unconditional
+runs (c_dim = 0) have no "label" in the batch and trace exactly the programs they traced before.
+
 A non-finite loss (G or D total) makes `main_step` keep the old parameters, optimiser states, EMA and buffers (the
 step counter still advances: the batch was consumed) and report finite=0; `r1_step` likewise.
 """
@@ -104,9 +114,10 @@ def init_state(recipe: Recipe, key: jax.Array) -> dict:
     images_1xRxRx3 = jnp.zeros((1, cfg.resolution, cfg.resolution, cfg.img_channels), jnp.float32)
     masks_1xRxRx1 = jnp.ones((1, cfg.resolution, cfg.resolution, 1), jnp.float32)
     z_1xZ = jnp.zeros((1, cfg.z_dim), jnp.float32)
+    c = (jnp.zeros((1, cfg.c_dim), jnp.float32),) if cfg.c_dim > 0 else ()  # unconditional: the same init call
     g_vars = recipe.generator.init({"params": k_g, "smm": k_smm, "noise": k_noise}, images_1xRxRx3, masks_1xRxRx1,
-                                   z_1xZ)
-    d_vars = recipe.discriminator.init(k_d, images_1xRxRx3, masks_1xRxRx1, images_1xRxRx3)
+                                   z_1xZ, *c)
+    d_vars = recipe.discriminator.init(k_d, images_1xRxRx3, masks_1xRxRx1, images_1xRxRx3, *c)
     g = {"params": g_vars["params"], "buffers": g_vars["buffers"]}
     d = {"params": d_vars["params"]}
     return {
@@ -136,8 +147,9 @@ def _cast(tree, dtype):
     return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
-def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, key):
-    """official run_G: ws = mapping(z, psi) (updates w_avg), style mixing, synthesis with random SMM maps and noise.
+def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, key, c_BxC=None):
+    """official run_G: ws = mapping(z, c, psi) (updates w_avg), style mixing (same c), synthesis with random SMM
+    maps and noise. c_BxC: gen_c [B, c_dim] one-hot (None when unconditional).
 
     Returns (final [B,R,R,3] f32, stage1 [B,R,R,3] f32, new buffers). w_avg is updated from the global batch
     mean (official: per-GPU mean on each GPU, buffers never synchronised).
@@ -146,7 +158,7 @@ def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, k
     b = images_BxRxRx3.shape[0]
     k_z, k_mix_z, k_cut, k_coin, k_smm, k_noise = jax.random.split(key, 6)
     z_BxZ = jax.random.normal(k_z, (b, cfg.z_dim), jnp.float32)
-    ws_BxNxW, upd = G.apply(g_vars, z_BxZ, truncation_psi=recipe.truncation_psi, update_w_avg=True,
+    ws_BxNxW, upd = G.apply(g_vars, z_BxZ, c_BxC, truncation_psi=recipe.truncation_psi, update_w_avg=True,
                             method=Generator.map, mutable=["buffers"])
     buffers = {**g_vars["buffers"], **upd["buffers"]}
     g_vars = {"params": g_vars["params"], "buffers": buffers}
@@ -154,7 +166,8 @@ def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, k
         cutoff = jax.random.randint(k_cut, (), 1, cfg.num_ws)  # uniform in {1, ..., num_ws - 1}
         cutoff = jnp.where(jax.random.uniform(k_coin, ()) < recipe.style_mixing_prob, cutoff, cfg.num_ws)
         z2_BxZ = jax.random.normal(k_mix_z, (b, cfg.z_dim), jnp.float32)
-        ws2 = G.apply(g_vars, z2_BxZ, truncation_psi=recipe.truncation_psi, method=Generator.map)  # no w_avg update
+        ws2 = G.apply(g_vars, z2_BxZ, c_BxC, truncation_psi=recipe.truncation_psi,
+                      method=Generator.map)  # no w_avg update
         ws_BxNxW = jnp.where(jnp.arange(cfg.num_ws)[None, :, None] < cutoff, ws_BxNxW, ws2)
     dt = COMPUTE_DTYPES[recipe.compute_dtype]
     final, stage1, _ = G.apply(_cast(g_vars, dt), images_BxRxRx3.astype(dt), masks_BxRxRx1.astype(dt),
@@ -163,10 +176,11 @@ def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, k
     return final.astype(jnp.float32), stage1.astype(jnp.float32), buffers
 
 
-def _d_logits(recipe: Recipe, d_params, images, masks, images_stg1):
+def _d_logits(recipe: Recipe, d_params, images, masks, images_stg1, c=None):
     dt = COMPUTE_DTYPES[recipe.compute_dtype]
+    c = None if c is None else c.astype(dt)
     logit, logit1 = recipe.discriminator.apply({"params": _cast(d_params, dt)}, images.astype(dt), masks.astype(dt),
-                                               images_stg1.astype(dt), mbstd_shards=recipe.mbstd_shards)
+                                               images_stg1.astype(dt), c, mbstd_shards=recipe.mbstd_shards)
     return logit.astype(jnp.float32), logit1.astype(jnp.float32)
 
 
@@ -176,12 +190,12 @@ def _d_logits(recipe: Recipe, d_params, images, masks, images_stg1):
 
 def g_main(recipe: Recipe, g: dict, g_opt, d_params, batch: dict, key, vgg_params=None):
     """Gmain: one G Adam step. Returns (new g {"params","buffers"}, new g_opt, total loss, metrics)."""
-    images, masks = batch["image"], batch["mask"]
+    images, masks, c = batch["image"], batch["mask"], batch.get("label")  # gen_c = real_c (module docstring)
 
     def loss_fn(g_params):
         final, stage1, buffers = run_generator(recipe, {"params": g_params, "buffers": g["buffers"]}, images, masks,
-                                               key)
-        logit, logit1 = _d_logits(recipe, d_params, final, masks, stage1)
+                                               key, c)
+        logit, logit1 = _d_logits(recipe, d_params, final, masks, stage1, c)
         adv, adv1 = losses.g_adversarial(logit, logit1)
         l1 = jnp.mean(jnp.abs(final - images))
         total = adv + adv1 + recipe.l1_ratio * l1
@@ -204,13 +218,13 @@ def g_main(recipe: Recipe, g: dict, g_opt, d_params, batch: dict, key, vgg_param
 def d_main(recipe: Recipe, d: dict, d_opt, g: dict, batch: dict, key):
     """Dmain: fakes from the frozen G (fresh z, w_avg updated), reals on both branches; one D Adam step.
     Returns (new d, new d_opt, new G buffers, total loss, metrics)."""
-    images, masks = batch["image"], batch["mask"]
-    final, stage1, buffers = run_generator(recipe, jax.lax.stop_gradient(g), images, masks, key)
+    images, masks, c = batch["image"], batch["mask"], batch.get("label")  # gen_c = real_c (module docstring)
+    final, stage1, buffers = run_generator(recipe, jax.lax.stop_gradient(g), images, masks, key, c)
     final, stage1 = jax.lax.stop_gradient(final), jax.lax.stop_gradient(stage1)
 
     def loss_fn(d_params):
-        fake, fake1 = _d_logits(recipe, d_params, final, masks, stage1)
-        real, real1 = _d_logits(recipe, d_params, images, masks, images)
+        fake, fake1 = _d_logits(recipe, d_params, final, masks, stage1, c)
+        real, real1 = _d_logits(recipe, d_params, images, masks, images, c)
         main, main1 = losses.d_adversarial(fake, fake1, real, real1)
         total = main + main1
         m = {"D/loss": main, "D/loss_s1": main1, "D/total": total,
@@ -229,8 +243,8 @@ def d_main(recipe: Recipe, d: dict, d_opt, g: dict, batch: dict, key):
 
 def r1_loss(recipe: Recipe, d_params, batch: dict):
     """Dreg loss = mean((r1 + r1_stg1) * gamma / 2) * d_reg_interval, and its metrics."""
-    images, masks = batch["image"], batch["mask"]
-    r1, r1_s1 = losses.r1_penalties(lambda x, x1: _d_logits(recipe, d_params, x, masks, x1), images)
+    images, masks, c = batch["image"], batch["mask"], batch.get("label")  # real_c
+    r1, r1_s1 = losses.r1_penalties(lambda x, x1: _d_logits(recipe, d_params, x, masks, x1, c), images)
     reg = jnp.mean((r1 + r1_s1) * (recipe.r1_gamma / 2))
     total = reg * recipe.d_reg_interval
     return total, {"R1/penalty": jnp.mean(r1), "R1/penalty_s1": jnp.mean(r1_s1), "R1/reg": reg, "R1/total": total}
@@ -249,7 +263,8 @@ def _select(ok, new, old):
 
 def main_step(recipe: Recipe, state: dict, batch: dict, vgg_params=None) -> tuple[dict, dict]:
     """Gmain, Dmain, EMA of iteration state["step"]; batch {"image": [B,R,R,3] in [-1,1], "mask": [B,R,R,1]
-    (1 = known)}. Returns (new state with step + 1, metrics of scalars)."""
+    (1 = known)} (+ "label": [B, c_dim] one-hot when c_dim > 0). Returns (new state with step + 1, metrics of
+    scalars)."""
     k_g, k_d = iteration_keys(state)
     g, g_opt, g_total, mg = g_main(recipe, state["g"], state["g_opt"], state["d"]["params"], batch, k_g, vgg_params)
     d, d_opt, buffers, d_total, md = d_main(recipe, state["d"], state["d_opt"], g, batch, k_d)
