@@ -74,28 +74,6 @@ def _load_rgb(path: pathlib.Path):
         raise ValueError(f"cannot read image {path}: {e}") from None
 
 
-def load_mask_file(path: pathlib.Path, convention: str, shape: tuple[int, int]):
-    """[H, W, 1] float32, 1 = known; thresholded at 0.5, warns if the file is not binary."""
-    import warnings
-
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            m = np.asarray(im.convert("L"), np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"cannot read mask {path}: {e}") from None
-    if m.shape != shape:
-        raise ValueError(f"mask {path} is {m.shape[1]}x{m.shape[0]} but its image is {shape[1]}x{shape[0]}")
-    if not np.all((m == 0) | (m == 1)):
-        warnings.warn(f"mask {path} is not binary; thresholding at 0.5", stacklevel=2)
-    known = m >= 0.5
-    if convention == "lama":
-        known = ~known
-    return known.astype(np.float32)[..., None]
-
-
 def fit_to_model(image, mask, r: int, resize: bool):
     """Reflect-pad an image [H,W,3] uint8 and its mask [H,W,1] up to multiples of r per side (or resize
     both to r x r); returns (image, mask, restore) where restore maps an output back to H x W."""
@@ -139,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from mat_jax import viz
     from mat_jax.api import load_inpainter
     from mat_jax.convert.errors import ConversionError
+    from mat_jax.data.mask_io import load_mask
 
     try:
         images = _list(pathlib.Path(args.image), "image")
@@ -169,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     for img_path, mask_path in tqdm(pairs, desc="inpainting", unit="img", disable=not many):
         try:
             image = _load_rgb(img_path)
-            mask = load_mask_file(mask_path, args.mask_convention, image.shape[:2])
+            mask = load_mask(mask_path, convention=args.mask_convention, binarize=True,
+                             expected_size=image.shape[:2], warn_nonbinary=True)  # [H, W, 1], 1 = known
             img_r, mask_r, restore = fit_to_model(image, mask, r, args.resize)
         except ValueError as e:
             print(f"mat-jax inpaint: error: {e}", file=sys.stderr)
@@ -194,8 +174,8 @@ def run(args: argparse.Namespace) -> int:
             viz.save_png(name, u8)
             outs.append(u8)
         if many or k > 1:
-            shown = [image, np.where(mask >= 0.5, image, 127).astype(np.uint8),
-                     np.repeat(np.where(mask >= 0.5, 225, 0).astype(np.uint8), 3, -1), *outs]
+            image_pm1 = image.astype(np.float32) / 127.5 - 1.0  # viz draws [-1, 1] images
+            shown = [image, viz.to_uint8(viz.masked_input(image_pm1, mask)), viz.to_uint8(viz.mask_rgb(mask)), *outs]
             rows.append([viz.thumbnail(im, 256) for im in shown])
     if rows:
         titles = ["input", "masked", "mask"] + [f"sample {s}" for s in range(k)]

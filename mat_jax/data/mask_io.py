@@ -13,6 +13,7 @@ the option for real use; the default keeps the official semantics.
 from __future__ import annotations
 
 import pathlib
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -54,12 +55,14 @@ def load_mask(
     convention: str = "mat",
     binarize: bool = False,
     expected_size: int | tuple[int, int] | None = None,
+    warn_nonbinary: bool = False,
 ) -> np.ndarray:
     """Read a mask file -> `[H, W, 1]` float32 in the mat_jax convention (1 = known, 0 = hole).
 
     `convention`: "mat" (file white = known, the official MAT eval masks) or "lama" (file white = hole).
     RGB/RGBA/palette files are converted to luminance first. `expected_size` (R or (H, W)) raises a
-    ValueError naming the file when the mask does not match the image it is paired with.
+    ValueError naming the file when the mask does not match the image it is paired with. `warn_nonbinary` warns
+    when the file holds values other than black and white (anti-aliased brushes, JPEG masks).
     """
     if convention not in ("mat", "lama"):
         raise ValueError(f"mask convention must be 'mat' (1 = known) or 'lama' (1 = hole), got {convention!r}")
@@ -73,6 +76,8 @@ def load_mask(
         hw = (expected_size, expected_size) if isinstance(expected_size, int) else tuple(expected_size)
         if gray.shape != hw:
             raise ValueError(f"mask file {path} is {gray.shape[0]}x{gray.shape[1]} (HxW), expected {hw[0]}x{hw[1]}")
+    if warn_nonbinary and not np.all((gray == 0) | (gray == 1)):
+        warnings.warn(f"mask {path} is not binary" + ("; thresholding at 0.5" if binarize else ""), stacklevel=2)
     if binarize:
         gray = (gray >= 0.5).astype(np.float32)
     if convention == "lama":
