@@ -183,30 +183,54 @@ class ToRGB(nn.Module):
 
 
 class MappingNet(nn.Module):
-    """z [B, z_dim] -> ws [B, num_ws, w_dim]: 2nd-moment normalise, 8 FC+lrelu (lr 0.01), truncation."""
+    """z [B, z_dim], c [B, c_dim] -> ws [B, num_ws, w_dim] ([B, w_dim] when num_ws is None).
+
+    2nd-moment normalised z, concatenated with the 2nd-moment normalised `embed(c)` (w_dim features, lr 1)
+    when c_dim > 0, then `num_layers` FC+lrelu (lr `lr_multiplier`); `w_avg` (tracked only when num_ws and
+    w_avg_beta are given) drives truncation. The discriminator's label mapping is z_dim=0, num_ws=None,
+    w_avg_beta=None."""
 
     def __init__(self, z_dim, c_dim, w_dim, num_ws, num_layers=8, lr_multiplier=0.01, w_avg_beta=0.995):
         super().__init__()
-        if c_dim != 0:
-            raise NotImplementedError("conditional MAT (c_dim > 0) is not part of any released model")
-        self.z_dim, self.w_dim, self.num_ws, self.num_layers = z_dim, w_dim, num_ws, num_layers
+        if z_dim <= 0 and c_dim <= 0:
+            raise ValueError("MappingNet needs z_dim > 0 or c_dim > 0")
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws, self.num_layers = z_dim, c_dim, w_dim, num_ws, num_layers
         self.w_avg_beta = w_avg_beta
+        embed = w_dim if c_dim > 0 else 0
+        if c_dim > 0:
+            self.embed = FullyConnectedLayer(c_dim, embed)
         for i in range(num_layers):
             fc = FullyConnectedLayer(
-                z_dim if i == 0 else w_dim, w_dim, activation="lrelu", lr_multiplier=lr_multiplier
+                z_dim + embed if i == 0 else w_dim, w_dim, activation="lrelu", lr_multiplier=lr_multiplier
             )
             setattr(self, f"fc{i}", fc)
-        self.register_buffer("w_avg", torch.zeros([w_dim]))
+        self.track_w_avg = num_ws is not None and w_avg_beta is not None
+        if self.track_w_avg:
+            self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    @staticmethod
+    def _normalize(x):  # [B, C]: x / rms(x)
+        return x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, skip_w_avg_update=False):
-        x = z.to(torch.float32)
-        x = x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+        x = self._normalize(z.to(torch.float32)) if self.z_dim > 0 else None
+        if self.c_dim > 0:
+            if c is None:
+                raise ValueError(f"this mapping network is conditional (c_dim={self.c_dim}); pass c")
+            y = self._normalize(self.embed(c.to(torch.float32)))
+            x = y if x is None else torch.cat([x, y], dim=1)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
-        if self.training and not skip_w_avg_update:
+        if self.track_w_avg and self.training and not skip_w_avg_update:
             self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        if self.num_ws is None:
+            if truncation_psi != 1:
+                raise ValueError("truncation needs num_ws and a tracked w_avg")
+            return x
         x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
         if truncation_psi != 1:
+            if not self.track_w_avg:
+                raise ValueError("truncation needs a tracked w_avg (w_avg_beta is None)")
             if truncation_cutoff is None:
                 x = self.w_avg.lerp(x, truncation_psi)
             else:

@@ -195,7 +195,7 @@ class Generator(nn.Module):
 
     @classmethod
     def from_config(cls, cfg) -> "Generator":
-        """The generator of a `mat_jax.models.MATConfig` (official-architecture family; see `config.arch`)."""
+        """The generator of a `mat_jax.models.MATConfig` (see `torch_twin.config.arch_of`)."""
         from mat_jax.torch_twin.config import arch_of
 
         a = arch_of(cfg)

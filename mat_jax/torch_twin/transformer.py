@@ -50,11 +50,13 @@ class Mlp(nn.Module):
 
 
 class WindowAttention(nn.Module):
-    """Multi-head contextual attention on windows x [Bw, N, C]; mask_windows [Bw, N, 1] or None."""
+    """Multi-head contextual attention on windows x [Bw, N, C]; mask_windows [Bw, N, 1] or None.
 
-    def __init__(self, dim, num_heads):
+    mask_update 'window_or' (official): a window becomes valid once any of its keys is; 'none': static mask."""
+
+    def __init__(self, dim, num_heads, mask_update="window_or"):
         super().__init__()
-        self.num_heads = num_heads
+        self.num_heads, self.mask_update = num_heads, mask_update
         self.scale = (dim // num_heads) ** -0.5
         self.q = FullyConnectedLayer(dim, dim)
         self.k = FullyConnectedLayer(dim, dim)
@@ -73,12 +75,13 @@ class WindowAttention(nn.Module):
             nw = shift_mask.shape[0]
             attn = (attn.view(bw // nw, nw, h, n, n) + shift_mask[None, :, None]).view(bw, h, n, n)
         if mask_windows is not None:
+            mask_windows = mask_windows.detach()  # the mask carries no gradient (official: no_grad)
             m = mask_windows.squeeze(-1)[:, None, None, :]  # keys only: [Bw, 1, 1, N]
             # -100 for holes, 0 for known; a fractional mask value is added as is (official quirk).
             attn = attn + torch.where(
                 m == 0, torch.full_like(m, -100.0), torch.where(m == 1, torch.zeros_like(m), m)
             )
-            with torch.no_grad():
+            if self.mask_update == "window_or":
                 mask_windows = torch.clamp(mask_windows.sum(dim=1, keepdim=True), 0, 1).repeat(1, n, 1)
         attn = attn.softmax(dim=-1)
         x = (attn @ v).transpose(1, 2).reshape(bw, n, c)
@@ -86,15 +89,18 @@ class WindowAttention(nn.Module):
 
 
 class SwinTransformerBlock(nn.Module):
-    """out = mlp(fuse([x, W-MSA(x)])); odd blocks shift windows by ws/2 (unless the window covers the map)."""
+    """out = mlp(fuse([x, W-MSA(x)])); odd blocks shift windows by ws/2 (unless the window covers the map).
 
-    def __init__(self, dim, input_resolution, num_heads, window_size, shift_size, mlp_ratio=2.0):
+    global_window (attention='full'): one unshifted window over the whole (square) map of the actual input."""
+
+    def __init__(self, dim, input_resolution, num_heads, window_size, shift_size, mlp_ratio=2.0,
+                 mask_update="window_or", global_window=False):
         super().__init__()
         self.input_resolution = tuple(input_resolution)
-        self.window_size, self.shift_size = window_size, shift_size
-        if min(self.input_resolution) <= window_size:
+        self.window_size, self.shift_size, self.global_window = window_size, shift_size, global_window
+        if global_window or min(self.input_resolution) <= window_size:
             self.window_size, self.shift_size = min(self.input_resolution), 0
-        self.attn = WindowAttention(dim, num_heads)
+        self.attn = WindowAttention(dim, num_heads, mask_update)
         self.fuse = FullyConnectedLayer(dim * 2, dim, activation="lrelu")
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         attn_mask = None
@@ -117,6 +123,10 @@ class SwinTransformerBlock(nn.Module):
         hh, ww = x_size
         b, _, c = x.shape
         ws, sh = self.window_size, self.shift_size
+        if self.global_window:
+            if hh != ww:
+                raise ValueError(f"attention='full' needs a square token map, got {tuple(x_size)}")
+            ws = hh
         shortcut = x
         x = x.view(b, hh, ww, c)
         if mask is not None:
@@ -174,20 +184,30 @@ class PatchUpsampling(nn.Module):
 
 
 class BasicLayer(nn.Module):
-    """[resample] -> blocks -> partial conv 3x3 -> + identity (the only residual in the transformer)."""
+    """[resample] -> blocks -> partial conv 3x3 -> + identity (the only residual in the transformer).
+
+    attention: 'mca' (official) masked windows | 'window' windows without the mask (the mask only reaches the
+    partial conv) | 'full' one masked window over the whole map. mask_update: see WindowAttention."""
 
     def __init__(self, dim, input_resolution, depth, num_heads, window_size, downsample=None, mlp_ratio=2.0,
-                 shifted=True):
+                 shifted=True, attention="mca", mask_update="window_or"):
         super().__init__()
-        self.downsample = downsample
+        if attention not in ("mca", "window", "full"):
+            raise ValueError(f"attention must be 'mca', 'window' or 'full', got {attention!r}")
+        if mask_update not in ("window_or", "none"):
+            raise ValueError(f"mask_update must be 'window_or' or 'none', got {mask_update!r}")
+        self.downsample, self.attention = downsample, attention
+        full = attention == "full"
         self.blocks = nn.ModuleList(
             SwinTransformerBlock(
                 dim,
                 input_resolution,
                 num_heads,
                 window_size,
-                window_size // 2 if shifted and i % 2 == 1 else 0,
+                window_size // 2 if shifted and i % 2 == 1 and not full else 0,
                 mlp_ratio,
+                mask_update,
+                full,
             )
             for i in range(depth)
         )
@@ -197,8 +217,13 @@ class BasicLayer(nn.Module):
         if self.downsample is not None:
             x, x_size, mask = self.downsample(x, x_size, mask)
         identity = x
+        attn_mask = mask if self.attention != "window" else None
         for blk in self.blocks:
-            x, mask = blk(x, x_size, mask)
+            x, new_mask = blk(x, x_size, attn_mask)
+            if attn_mask is not None:
+                attn_mask = new_mask
+        if attn_mask is not None:
+            mask = attn_mask
         y, mask = self.conv(
             token2feature(x, x_size), token2feature(mask, x_size) if mask is not None else None
         )
