@@ -193,7 +193,6 @@ def test_unknown_extension_and_directory(tmp_path):
     (tmp_path / "w.bin").write_bytes(b"x")
     with pytest.raises(ConversionError, match=r"w\.bin: unknown checkpoint extension"):
         read_checkpoint(tmp_path / "w.bin")
-    import mat_jax.weights.orbax_dir  # noqa: F401  (registers the directory format, as the CLI does)
 
     with pytest.raises(ConversionError, match="not a mat-jax checkpoint directory"):
         read_checkpoint(tmp_path)
