@@ -73,7 +73,7 @@ def test_load_errors_name_every_bad_key(golden_dir):
         official_to_variables(sd, cfg, "D", source="my.safetensors")
     msg = str(e.value)
     for needle in ("my.safetensors", "missing", "fc0.bias", "unexpected", "fc9.weight", "mis-shaped",
-                   "Dis.1.conv0.weight", "(128, 128, 3, 3)", "(1, 2, 3, 3)", "Dis.1.conv0.resample_filter"):
+                   "Dis.1.conv0.weight", "[128, 128, 3, 3]", "[1, 2, 3, 3]", "Dis.1.conv0.resample_filter"):
         assert needle in msg, needle
     # A generator at the wrong resolution: every offending key is reported, not just the first.
     g512 = mp.make_params(golden_dir / "keys_G_512.json")

@@ -313,7 +313,7 @@ def check_state_dict(state: Mapping[str, Any], table: list[Entry], net: str, res
         if not _is_numeric(v):
             not_numeric.append(k)
         elif tuple(np.shape(v)) != e.shape:
-            misshaped.append(f"{k}: file {tuple(np.shape(v))} vs expected {e.shape}")
+            misshaped.append(f"{k}: expected {list(e.shape)}, found {list(np.shape(v))}")
         elif e.collection == "constant" and not np.array_equal(np.asarray(v, np.float32), constant_value(e)):
             wrong_const.append(k)
     parts = [f"{len(items)} {title}: " + sep.join(items) for title, items, sep in (
