@@ -146,7 +146,7 @@ class Inpainter:
                       source: str = "weights") -> "Inpainter":
         """From official-layout arrays {name: array}; the resolution is read off the keys if cfg is None."""
         if cfg is None:
-            from mat_jax.convert.layout import infer_layout
+            from mat_jax.convert.nets import infer_layout
 
             net, res = infer_layout(state_dict, source)
             if net != "G":

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from mat_jax.convert.errors import ConversionError
-from mat_jax.convert.layout import infer_layout
-from mat_jax.convert.official_keys import expected_entries, resample_filter, shifted_window_mask
+from mat_jax.convert.nets import infer_layout
+from mat_jax.models.config import MATConfig
+from mat_jax.models.constants import resample_filter, shifted_window_mask
+from mat_jax.weights.layout import build_table, official_table
 
 
 @pytest.mark.parametrize("net", ["G", "D"])
@@ -17,22 +19,23 @@ from mat_jax.convert.official_keys import expected_entries, resample_filter, shi
 def test_entries_equal_golden(golden_dir, net, res):
     gold = json.loads((golden_dir / f"keys_{net}_{res}.json").read_text())
     want = [(e["name"], tuple(e["shape"]), e["kind"]) for e in gold["entries"]]
-    got = [tuple(e) for e in expected_entries(net, res)]
+    table = build_table(MATConfig(resolution=res), net)
+    got = [(e.official, e.shape, e.kind) for e in table]
     assert got == want  # names, order, shapes, parameter/buffer
-    n_params = sum(int(np.prod(e.shape)) for e in expected_entries(net, res) if e.kind == "parameter")
+    n_params = sum(int(np.prod(e.shape)) for e in table if e.kind == "parameter")
     assert n_params == gold["param_counts"]["<total>"]
 
 
 @pytest.mark.parametrize("net", ["G", "D"])
 @pytest.mark.parametrize("res", [128, 256, 512])
 def test_infer_layout_round_trip(net, res):
-    state = {e.name: np.zeros(e.shape, np.float32) for e in expected_entries(net, res)}
+    state = {e.official: np.zeros(e.shape, np.float32) for e in build_table(MATConfig(resolution=res), net)}
     assert infer_layout(state, "x") == (net, res)
 
 
 def test_unsupported_resolution():
     with pytest.raises(ValueError, match="1024"):
-        expected_entries("G", 1024)
+        official_table("G", 1024)
 
 
 def test_fits_no_layout_says_what_was_found():
@@ -47,5 +50,5 @@ def test_buffer_values_match_golden_rule(golden_dir):
     mp = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mp)
     np.testing.assert_array_equal(resample_filter(), mp.RESAMPLE_FILTER)
-    np.testing.assert_array_equal(shifted_window_mask(64, 8), mp.shifted_window_mask(64, 64))
-    np.testing.assert_array_equal(shifted_window_mask(32, 16), mp.shifted_window_mask(4, 256))
+    np.testing.assert_array_equal(shifted_window_mask(64, 64, 8, 4), mp.shifted_window_mask(64, 64))
+    np.testing.assert_array_equal(shifted_window_mask(32, 32, 16, 8), mp.shifted_window_mask(4, 256))

@@ -11,10 +11,10 @@ from PIL import Image
 
 from mat_jax import cli
 from mat_jax.api import load_inpainter
+from mat_jax.convert.orbax_dir import load_variables, save_variables
 from mat_jax.data.demo_data import demo_images
 from mat_jax.data.masks_extra import make_mask
 from mat_jax.models import Generator
-from mat_jax.weights.orbax_dir import load_variables, save_variables
 
 
 @pytest.fixture(scope="module")

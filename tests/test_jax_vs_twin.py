@@ -16,12 +16,12 @@ torch = pytest.importorskip("torch")
 
 from golden_utils import assert_close, nchw, nhwc  # noqa: E402
 
-from mat_jax.convert.official_keys import expected_entries, resample_filter, shifted_window_mask  # noqa: E402
 from mat_jax.models import Discriminator, Generator, MATConfig  # noqa: E402
+from mat_jax.models.constants import resample_filter, shifted_window_mask  # noqa: E402
 from mat_jax.models.generator import smm_shapes  # noqa: E402
 from mat_jax.torch_twin import Discriminator as TwinD  # noqa: E402
 from mat_jax.torch_twin import Generator as TwinG  # noqa: E402
-from mat_jax.weights.layout import build_table, constant_value, official_to_variables  # noqa: E402
+from mat_jax.weights.layout import build_table, constant_value, official_table, official_to_variables  # noqa: E402
 
 RES = 128
 
@@ -32,7 +32,7 @@ def random_state(net: str, res: int, seed: int, cfg: MATConfig | None = None) ->
     rng = np.random.default_rng(seed)
     out = {}
     if cfg is None:
-        entries = [(e.name, tuple(e.shape), None) for e in expected_entries(net, res)]
+        entries = [(e.official, tuple(e.shape), None) for e in build_table(MATConfig(resolution=res), net)]
     else:
         entries = [(e.official, tuple(e.shape), e) for e in build_table(cfg, net)]
     for name, shape, entry in entries:
@@ -44,7 +44,8 @@ def random_state(net: str, res: int, seed: int, cfg: MATConfig | None = None) ->
             v = resample_filter()
         elif last == "attn_mask":
             ws = int(round(shape[1] ** 0.5))
-            v = shifted_window_mask(int(round(shape[0] ** 0.5)) * ws, ws)
+            size = int(round(shape[0] ** 0.5)) * ws
+            v = shifted_window_mask(size, size, ws, ws // 2)
         elif name.startswith("mapping.fc"):
             v = x / 0.01 if last == "weight" else 0.1 * x / 0.01
         elif ".affine." in name:
@@ -310,7 +311,7 @@ def test_from_official_config_is_the_official_layout(res):
         with torch.device("meta"):
             model = torch_twin.build(cfg, net)
         got = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
-        assert got == [(e.name, tuple(e.shape)) for e in expected_entries(net, res)]
+        assert got == [(e.official, tuple(e.shape)) for e in official_table(net, res)]
 
 
 def test_build_refuses_unknown_switch_and_net():

@@ -18,9 +18,10 @@ import pytest
 import torch
 
 from mat_jax.convert.formats import write_checkpoint
-from mat_jax.convert.official_keys import expected_entries
+from mat_jax.models.config import MATConfig
 from mat_jax.torch_twin import Discriminator, Generator
 from mat_jax.torch_twin.layers import StyleConv
+from mat_jax.weights.layout import build_table
 
 
 def _load_make_params(golden_dir):
@@ -46,7 +47,7 @@ def _twin(net: str, res: int, state=None):
 @pytest.mark.parametrize("res", [128, 256, 512])
 def test_state_dict_is_the_official_layout(net, res):
     got = [(k, tuple(v.shape)) for k, v in _twin(net, res).state_dict().items()]
-    assert got == [(e.name, e.shape) for e in expected_entries(net, res)]
+    assert got == [(e.official, e.shape) for e in build_table(MATConfig(resolution=res), net)]
 
 
 def test_buffers_hold_official_values(golden_dir):

@@ -163,7 +163,7 @@ def test_inpainter_needs_c(conditional_inpainter):
 
 def test_inpaint_and_demo_cli_label(conditional_inpainter, tmp_path, capsys):
     from mat_jax import cli
-    from mat_jax.weights.orbax_dir import save_variables
+    from mat_jax.convert.orbax_dir import save_variables
 
     inp = conditional_inpainter
     r = inp.cfg.resolution

@@ -6,8 +6,8 @@ handler imports torch lazily. Entry points:
     read_checkpoint(path, nets=None, resolution=None, fmt=None) -> Checkpoint(nets, resolution, source)
     write_checkpoint(path, {net: state}, fmt=None, dtype=None)
     load_official_pickle(path, net="G_ema") -> {official_name: np.ndarray}
-    expected_entries(net, resolution) -> [Entry(name, shape, kind)]   # the official layout
-    register_format(FormatHandler(...))                                # e.g. the orbax directory format
+    official_table(net, resolution) -> [Entry(official, shape, kind, collection, path, transform)]
+    register_format(FormatHandler(...))       # the orbax directory format is registered by `formats` itself
 """
 
 from mat_jax.convert.errors import ConversionError, MissingTorchError, UnsafePickleError
@@ -20,9 +20,9 @@ from mat_jax.convert.formats import (
     register_format,
     write_checkpoint,
 )
-from mat_jax.convert.layout import infer_layout, validate_state_dict
-from mat_jax.convert.official_keys import Entry, expected_entries
+from mat_jax.convert.nets import infer_layout, validate_state_dict
 from mat_jax.convert.pickle_safe import load_official_pickle, load_official_pickle_nets
+from mat_jax.weights.layout import Entry, official_table
 
 __all__ = [
     "Checkpoint",
@@ -32,11 +32,11 @@ __all__ = [
     "MissingTorchError",
     "UnsafePickleError",
     "cast_state",
-    "expected_entries",
     "handler_for",
     "infer_layout",
     "load_official_pickle",
     "load_official_pickle_nets",
+    "official_table",
     "read_checkpoint",
     "register_format",
     "validate_state_dict",

@@ -10,13 +10,14 @@ Conventions (stated once, used by every format):
   (e.g. `G_ema.synthesis.dec.Dec_16x16.conv0.weight`). `.pt` files holding a nested dict
   `{net: state_dict}` are read too.
 * Which net (G or D) and which resolution a state dict holds is inferred from its keys and shapes
-  (`layout.infer_layout`) and then checked entry by entry against `official_keys`.
+  (`nets.infer_layout`) and then checked entry by entry against `weights.layout.official_table`.
 * `dtype` on export casts every floating-point entry except `*.resample_filter`, which the official
   upfirdn2d asserts is float32 (its values are exact in any float type anyway).
 
 Formats are handlers in a registry keyed by name (`register_format`); a path picks its handler by
-suffix, a directory by the handler registered with `directory=True` (the orbax checkpoint format is
-plugged in there by the JAX side). torch is imported only by the `.pt` handler.
+suffix, a directory by the handler registered with `directory=True`: the mat-jax orbax checkpoint directory
+(`convert.orbax_dir`, registered at the end of this module; jax and orbax are imported only when it reads or
+writes). torch is imported only by the `.pt` handler.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from mat_jax.convert import orbax_dir
 from mat_jax.convert.atomic import atomic_output
 from mat_jax.convert.errors import ConversionError, MissingTorchError
-from mat_jax.convert.layout import infer_layout, join_nets, split_nets, validate_state_dict
+from mat_jax.convert.nets import infer_layout, join_nets, split_nets, validate_state_dict
 from mat_jax.convert.pickle_safe import load_official_pickle_nets
 
 __all__ = [
@@ -97,7 +99,7 @@ def handler_for(path: str | os.PathLike, fmt: str | None = None) -> FormatHandle
                 return h
         raise ConversionError(
             f"{path}: is a directory or has no file extension, and no directory format is registered yet "
-            "(the mat-jax orbax checkpoint format is provided by the JAX model package)"
+            "(the mat-jax orbax checkpoint format is registered by mat_jax.convert.formats)"
         )
     suffixes = sorted(s for h in _REGISTRY.values() for s in h.suffixes)
     raise ConversionError(
@@ -221,7 +223,8 @@ def write_checkpoint(
 ) -> None:
     """Validate each net, cast, and write atomically (one net un-prefixed, several with `<net>.`).
 
-    Official architectures are validated against `official_keys`. With `model_config` (the `MATConfig` fields of a
+    Official architectures are validated against `weights.layout.official_table`.
+    With `model_config` (the `MATConfig` fields of a
     non-official architecture: other widths, depths, resolutions, conditioning) the caller built the states from
     that config's layout table; they are written as given, and the config goes into `<path>.model_config.json`
     (and the file's metadata where the format has any) so that readers rebuild the same network."""
@@ -436,3 +439,9 @@ for _h in (
     ),
 ):
     register_format(_h)
+
+
+# --- the mat-jax checkpoint directory (Flax variables + model config; any architecture) ---
+
+register_format(FormatHandler("orbax", (), orbax_dir.read_official, orbax_dir.write_official, directory=True,
+                              description="mat-jax checkpoint directory (orbax + model config)"))

@@ -11,11 +11,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from mat_jax.models.constants import MASK_NEG, shifted_window_mask  # noqa: F401  (re-exported)
 from mat_jax.models.layers import EqDense
-
-MASK_NEG = -100.0  # The official additive bias for invalid keys / cross-region pairs (not -inf).
 
 
 def window_partition(x: jax.Array, ws: int) -> jax.Array:
@@ -31,23 +29,6 @@ def window_reverse(win: jax.Array, ws: int, h: int, w: int) -> jax.Array:
     b = win.shape[0] // ((h // ws) * (w // ws))
     x = win.reshape(b, h // ws, w // ws, ws, ws, c).transpose(0, 1, 3, 2, 4, 5)
     return x.reshape(b, h, w, c)
-
-
-def shifted_window_mask(h: int, w: int, ws: int, shift: int) -> np.ndarray:
-    """Swin's region mask for a cyclically shifted map: [nW, N, N], 0 same region, -100 otherwise.
-
-    Equals the official `attn_mask` buffer (computed statically here; the official forward also
-    recomputes it for the actual size on every call).
-    """
-    img = np.zeros((h, w), np.float32)
-    cnt = 0
-    for hs in (slice(0, h - ws), slice(h - ws, h - shift), slice(h - shift, h)):
-        for wsl in (slice(0, w - ws), slice(w - ws, w - shift), slice(w - shift, w)):
-            img[hs, wsl] = cnt
-            cnt += 1
-    win = window_partition(img[None, :, :, None], ws)[..., 0]  # [nW, N]
-    diff = win[:, None, :] - win[:, :, None]  # [nW, i, j] = label_j - label_i
-    return np.where(diff != 0, np.float32(MASK_NEG), np.float32(0.0)).astype(np.float32)
 
 
 def key_mask_bias(m: jax.Array) -> jax.Array:

@@ -11,6 +11,8 @@ import dataclasses
 import math
 from typing import Any
 
+from mat_jax.models import constants
+
 ATTENTION_KINDS = ("mca", "window", "full")
 MASK_UPDATES = ("window_or", "none")
 BLOCK_KINDS = ("adjusted", "prenorm_residual")
@@ -28,8 +30,8 @@ class MATConfig:
     mapping_layers: int = 8  # FC layers in the mapping network.
     mapping_lr_multiplier: float = 0.01  # Equalized-LR multiplier of the mapping FCs.
     w_avg_beta: float = 0.995  # EMA decay of the tracked w average (used by truncation).
-    channel_base: int = 32768  # nf(r) = min(channel_base // r, channel_max): the official table.
-    channel_max: int = 512
+    channel_base: int = constants.CHANNEL_BASE  # nf(r) = min(channel_base // r, channel_max): the official table.
+    channel_max: int = constants.CHANNEL_MAX
     # ---- stage 1 (coarse transformer network) ----
     stage1_dim: int = 180  # Token width.
     stage1_heads: int = 6  # Attention heads (head_dim = dim / heads).
@@ -58,7 +60,7 @@ class MATConfig:
     @property
     def num_ws(self) -> int:
         """Number of w vectors the synthesis consumes: 2*log2(R) - 6 (12 @512, 10 @256)."""
-        return 2 * self.res_log2 - 6
+        return constants.num_ws(self.resolution)
 
     @property
     def stage1_n_down(self) -> int:
@@ -102,7 +104,7 @@ class MATConfig:
 
 def nf(cfg: MATConfig, res: int) -> int:
     """Channels at pixel resolution `res` (official table 512:64, 256:128, 128:256, <=64:512)."""
-    return min(cfg.channel_base // res, cfg.channel_max)
+    return constants.channels(res, cfg.channel_base, cfg.channel_max)
 
 
 def validate(cfg: MATConfig) -> None:

@@ -15,19 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from mat_jax.models import conv
+from mat_jax.models.constants import FIR_TAPS as _TAPS
+from mat_jax.models.constants import resample_filter as resample_filter_2d  # noqa: F401  (the official buffer)
 
 SQRT2 = math.sqrt(2.0)
 LRELU_ALPHA = 0.2
 
 # 1-D taps of the resampling filter; the 2-D filter is outer(a, a) / sum(outer) = (a/8) x (a/8).
-FIR_TAPS = np.array([1.0, 3.0, 3.0, 1.0], dtype=np.float64) / 8.0
-
-
-def resample_filter_2d() -> np.ndarray:
-    """The official `resample_filter` buffer: outer([1,3,3,1]) / 64, float32 [4, 4]."""
-    a = np.array([1.0, 3.0, 3.0, 1.0], dtype=np.float32)
-    f = np.outer(a, a)
-    return (f / f.sum()).astype(np.float32)
+FIR_TAPS = np.array(_TAPS, dtype=np.float64) / np.sum(_TAPS)
 
 
 def default_gain(act: str) -> float:

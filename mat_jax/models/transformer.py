@@ -6,16 +6,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mat_jax.models.attention import WindowAttention, shifted_window_mask, window_partition, window_reverse
+from mat_jax.models.attention import WindowAttention, window_partition, window_reverse
+from mat_jax.models.constants import effective_window, shifted_window_mask
 from mat_jax.models.layers import EqDense, PartialConv2d
-
-
-def effective_window(size: int, window: int, shift_requested: bool) -> tuple[int, int]:
-    """(window, shift) actually used on a size x size map: a window covering the map is global and
-    unshifted (official rule), otherwise shift = window // 2 on shifted blocks."""
-    if size <= window:
-        return size, 0
-    return window, (window // 2 if shift_requested else 0)
 
 
 class SwinBlock(nn.Module):

@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn as nn
 
-from mat_jax.convert.official_keys import nf
+from mat_jax.models.constants import official_nf as nf
 from mat_jax.torch_twin.layers import Conv2dLayer, FullyConnectedLayer, MappingNet
 
 __all__ = ["Discriminator", "MinibatchStdLayer"]

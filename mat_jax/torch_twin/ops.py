@@ -15,6 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from mat_jax.models.constants import resample_filter
+
 __all__ = ["LRELU_GAIN", "bias_act", "fir", "upsample2d", "conv2d_resample", "setup_filter"]
 
 LRELU_GAIN = math.sqrt(2.0)  # default gain of lrelu in bias_act; linear has gain 1
@@ -22,9 +24,8 @@ _DEFAULT_GAIN = {"linear": 1.0, "lrelu": LRELU_GAIN}
 
 
 def setup_filter() -> torch.Tensor:
-    """The [1,3,3,1] outer-product filter / 64 as float32 [4, 4]."""
-    a = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=torch.float64)
-    return (torch.outer(a, a) / 64.0).to(torch.float32)
+    """The [1,3,3,1] outer-product filter / 64 as float32 [4, 4] (`models.constants.resample_filter`)."""
+    return torch.from_numpy(resample_filter())
 
 
 def bias_act(

@@ -12,7 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mat_jax.convert.official_keys import nf, num_ws
+from mat_jax.models.constants import num_ws
+from mat_jax.models.constants import official_nf as nf
 from mat_jax.torch_twin.first_stage import FirstStage, smm_dropout_map
 from mat_jax.torch_twin.layers import Conv2dLayer, FullyConnectedLayer, MappingNet, StyleConv, ToRGB
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mat_jax.convert.official_keys import shifted_window_mask
+from mat_jax.models.constants import shifted_window_mask
 from mat_jax.torch_twin.layers import Conv2dLayerPartial, FullyConnectedLayer
 
 __all__ = ["feature2token", "token2feature", "BasicLayer", "PatchMerging", "PatchUpsampling"]
@@ -105,9 +105,8 @@ class SwinTransformerBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         attn_mask = None
         if self.shift_size > 0:
-            attn_mask = torch.from_numpy(
-                shifted_window_mask(self.input_resolution[0], self.window_size, self.shift_size)
-            )
+            side = self.input_resolution[0]
+            attn_mask = torch.from_numpy(shifted_window_mask(side, side, self.window_size, self.shift_size))
         self.register_buffer("attn_mask", attn_mask)  # None for unshifted blocks: not in the state_dict
 
     def _shift_mask(self, x_size, device):
@@ -117,7 +116,7 @@ class SwinTransformerBlock(nn.Module):
             return self.attn_mask
         if x_size[0] != x_size[1]:
             raise NotImplementedError("shifted windows on non-square token maps")
-        return torch.from_numpy(shifted_window_mask(x_size[0], self.window_size, self.shift_size)).to(device)
+        return torch.from_numpy(shifted_window_mask(x_size[0], x_size[0], self.window_size, self.shift_size)).to(device)
 
     def forward(self, x, x_size, mask=None):  # x [B, L, C], mask [B, L, 1] or None
         hh, ww = x_size

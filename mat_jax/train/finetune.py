@@ -40,7 +40,7 @@ def load(init_cfg, model: MATConfig) -> nets_io.LoadedNets:
     step = init_cfg.get("step")
     try:
         return nets_io.load_nets(init_cfg.checkpoint, requested_nets(init_cfg), step=step, cfg=model)
-    except ValueError as e:  # ConversionError, CheckpointLayoutError: say which config field led here
+    except ValueError as e:  # CheckpointError (ConversionError): say which config field led here
         raise ConversionError(f"init.checkpoint={init_cfg.checkpoint!r}: {e}") from None
 
 

@@ -6,7 +6,7 @@
 
 Sources, tried in this order:
   * a training run: its workdir, `checkpoints/` or one step directory (`step` picks another; see `run_dir`);
-  * a mat-jax checkpoint directory (orbax + `model_config.json`, see `weights.orbax_dir`);
+  * a mat-jax checkpoint directory (orbax + `model_config.json`, see `convert.orbax_dir`);
   * a weight file in official names (`.pkl`, `.pt`/`.pth`, `.safetensors`, `.npz`). Its architecture is, in order:
     the `cfg` argument, a `<file>.model_config.json` beside it (written on export of a non-official
     architecture), else the official network read off the keys.
@@ -23,14 +23,13 @@ import logging
 import os
 from typing import Mapping
 
+from mat_jax.convert import orbax_dir
 from mat_jax.convert.errors import ConversionError
 from mat_jax.convert.formats import handler_for, read_checkpoint, read_model_config_sidecar, write_checkpoint
-from mat_jax.convert.layout import split_nets
-from mat_jax.convert.official_keys import SUPPORTED_RESOLUTIONS
+from mat_jax.convert.nets import split_nets
 from mat_jax.models.config import MATConfig
 from mat_jax.train import run_dir
-from mat_jax.weights import orbax_dir
-from mat_jax.weights.layout import official_to_variables, variables_to_official
+from mat_jax.weights.layout import SUPPORTED_RESOLUTIONS, official_to_variables, variables_to_official
 
 log = logging.getLogger("mat_jax")
 

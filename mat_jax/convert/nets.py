@@ -1,8 +1,9 @@
 """Which net and which resolution a flat official-name state dict holds, and whether it is complete.
 
 Why: users hand us files without saying what is in them (a G_ema export, a D, a 256 or a 512 model).
-The answer follows from the keys alone; the full check then compares against the layout computed by
-`official_keys` so that every missing, unexpected or mis-shaped entry is reported by name at once.
+The answer follows from the keys alone; the full check then compares against the official layout table
+(`weights.layout.official_table`, validated by `weights.layout.check_state_dict`) so that every missing,
+unexpected, mis-shaped or non-numeric entry is reported by name at once.
 
 Files holding several nets use key prefixes `G.`, `D.`, `G_ema.` (see `formats` for the convention);
 `split_nets` undoes that. Official names never start with those prefixes (G names start with
@@ -18,7 +19,8 @@ from typing import Mapping
 import numpy as np
 
 from mat_jax.convert.errors import ConversionError
-from mat_jax.convert.official_keys import SUPPORTED_RESOLUTIONS, expected_entries, nf
+from mat_jax.models.constants import SUPPORTED_RESOLUTIONS, official_nf
+from mat_jax.weights.layout import check_state_dict, official_table
 
 __all__ = ["NET_PREFIXES", "split_nets", "join_nets", "infer_layout", "validate_state_dict"]
 
@@ -90,10 +92,10 @@ def infer_layout(state: Mapping[str, np.ndarray], source: str) -> tuple[str, int
                 f"MAT exists only at {SUPPORTED_RESOLUTIONS}"
             )
         first = state.get("Dis.0.conv.weight")
-        if first is not None and tuple(first.shape)[:1] != (nf(res),):
+        if first is not None and tuple(first.shape)[:1] != (official_nf(res),):
             raise ConversionError(
                 f"{source}: Dis.0.conv.weight has shape {tuple(first.shape)} but the Dis.* block count says "
-                f"resolution {res} (expected {nf(res)} output channels)"
+                f"resolution {res} (expected {official_nf(res)} output channels)"
             )
         return "D", res
     what = (
@@ -112,30 +114,7 @@ def validate_state_dict(
 ) -> collections.OrderedDict:
     """Check `state` against the official layout of (net, resolution); return it in official order.
 
-    Every missing, unexpected and mis-shaped key is listed in one error."""
-    expected = expected_entries(net, resolution)
-    want = {e.name: e.shape for e in expected}
-    missing = [n for n in want if n not in state]
-    unexpected = [k for k in state if k not in want]
-    bad_shape = [
-        f"{k}: file {tuple(np.shape(v))} vs expected {want[k]}"
-        for k, v in state.items()
-        if k in want and tuple(np.shape(v)) != want[k]
-    ]
-    not_numeric = [k for k, v in state.items() if k in want and not _is_numeric(v)]
-    if missing or unexpected or bad_shape or not_numeric:
-        parts = [f"{source}: does not match the official {net} layout at resolution {resolution}"]
-        for title, items in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("wrong shape", bad_shape),
-            ("not a numeric array", not_numeric),
-        ):
-            if items:
-                parts.append(f"{len(items)} {title}: " + ", ".join(items))
-        raise ConversionError("\n  ".join(parts))
-    return collections.OrderedDict((e.name, state[e.name]) for e in expected)
-
-
-def _is_numeric(v: object) -> bool:
-    return isinstance(v, np.ndarray) and (v.dtype.kind in "fiub" or v.dtype.name == "bfloat16")
+    Every missing, unexpected, mis-shaped and non-numeric key (and wrong constant buffer) is listed in one error."""
+    expected = official_table(net, resolution)
+    check_state_dict(state, expected, net, resolution, source)
+    return collections.OrderedDict((e.official, state[e.official]) for e in expected)

@@ -6,8 +6,9 @@
       G_ema/  G/  D/            one orbax PyTree checkpoint per net: {'params': ..., 'buffers': ...}
 
 Unlike the official-name formats, a directory can hold any configuration (ablations included).
-It is registered as the `directory` format of `mat_jax.convert.formats`, so `mat-jax convert` reads and
-writes it; writes go to a temporary sibling directory that is renamed into place at the end.
+`mat_jax.convert.formats` registers it as its `directory` format ("orbax"), so `mat-jax convert` reads and
+writes it; writes go to a temporary sibling directory that is renamed into place at the end. numpy-only at
+import: jax and orbax are imported inside the functions that save or restore.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ import shutil
 import tempfile
 from typing import Any, Mapping
 
-import jax
 import numpy as np
 
 from mat_jax.convert.errors import ConversionError
-from mat_jax.convert.formats import FormatHandler, register_format
-from mat_jax.convert.layout import NET_PREFIXES, infer_layout, join_nets, split_nets
+from mat_jax.convert.nets import NET_PREFIXES, infer_layout, join_nets, split_nets
 from mat_jax.models.config import MATConfig
 from mat_jax.weights.layout import official_to_variables, variables_to_official
 
@@ -46,6 +45,7 @@ def net_names(path: str | os.PathLike) -> list[str]:
 
 def save_variables(path: str | os.PathLike, nets: Mapping[str, Mapping[str, Any]], cfg: MATConfig) -> None:
     """Write {net name: Flax variables} and `cfg` atomically to the directory `path`."""
+    import jax
     import orbax.checkpoint as ocp
 
     path = os.path.abspath(os.fspath(path))
@@ -76,6 +76,7 @@ def save_variables(path: str | os.PathLike, nets: Mapping[str, Mapping[str, Any]
 
 def load_variables(path: str | os.PathLike, nets: tuple[str, ...] | None = None):
     """-> (MATConfig, {net name: Flax variables as numpy trees})."""
+    import jax
     import orbax.checkpoint as ocp
 
     path = os.path.abspath(os.fspath(path))
@@ -106,7 +107,7 @@ def load_variables(path: str | os.PathLike, nets: tuple[str, ...] | None = None)
     return cfg, out
 
 
-def _read(path: str) -> tuple[dict, dict]:
+def read_official(path: str) -> tuple[dict, dict]:
     cfg, nets = load_variables(path)
     official = {}
     for name, variables in nets.items():
@@ -115,7 +116,7 @@ def _read(path: str) -> tuple[dict, dict]:
     return flat, {"format": FORMAT, "resolution": str(cfg.resolution)}
 
 
-def _write(path: str, flat: dict, metadata: dict) -> None:
+def write_official(path: str, flat: dict, metadata: dict) -> None:
     found = split_nets(flat, path)
     nets, res = {}, None
     for name, state in found.items():
@@ -127,8 +128,5 @@ def _write(path: str, flat: dict, metadata: dict) -> None:
     save_variables(path, variables, cfg)
 
 
-register_format(FormatHandler("orbax", (), _read, _write, directory=True,
-                              description="mat-jax checkpoint directory (orbax + model config)"),
-                replace=True)
-
-__all__ = ["save_variables", "load_variables", "is_checkpoint_dir", "net_names", "NET_PREFIXES", "join_nets"]
+__all__ = ["save_variables", "load_variables", "is_checkpoint_dir", "net_names", "read_official", "write_official",
+           "NET_PREFIXES", "join_nets"]
