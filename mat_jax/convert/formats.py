@@ -34,7 +34,7 @@ import numpy as np
 from mat_jax.convert import orbax_dir
 from mat_jax.convert.atomic import atomic_output
 from mat_jax.convert.errors import ConversionError, MissingTorchError
-from mat_jax.convert.nets import infer_layout, join_nets, split_nets, validate_state_dict
+from mat_jax.convert.nets import NET_KIND, infer_layout, join_nets, split_nets, validate_state_dict
 from mat_jax.convert.pickle_safe import load_official_pickle_nets
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "read_model_config_sidecar",
 ]
 
-_KIND = {"G": "G", "G_ema": "G", "D": "D"}
 DTYPES = ("float32", "float16", "bfloat16")
 MODEL_CONFIG_SUFFIX = ".model_config.json"
 
@@ -160,7 +159,7 @@ def read_checkpoint(
     for want, (name, state) in selected.items():
         where = f"{path} [{name}]" if name else path
         kind, res = infer_layout(state, where)
-        if _KIND.get(want) != kind:
+        if NET_KIND.get(want) != kind:
             raise ConversionError(f"{where}: keys describe a {kind}, but the file labels them {want!r}")
         if resolution is not None and res != resolution:
             raise ConversionError(

@@ -22,8 +22,10 @@ from mat_jax.convert.errors import ConversionError
 from mat_jax.models.constants import SUPPORTED_RESOLUTIONS, official_nf
 from mat_jax.weights.layout import check_state_dict, official_table
 
-__all__ = ["NET_PREFIXES", "split_nets", "join_nets", "infer_layout", "validate_state_dict"]
+__all__ = ["NET_KIND", "NET_PREFIXES", "split_nets", "join_nets", "infer_layout", "validate_state_dict"]
 
+NET_KIND = {"G": "G", "G_ema": "G", "D": "D"}  # net name -> network kind (G_ema is a G)
+NET_KIND = {"G": "G", "G_ema": "G", "D": "D"}  # net name -> network kind (G_ema is a G)
 NET_PREFIXES = ("G_ema", "G", "D")  # G_ema first: "G_ema." also starts with "G"
 _DEC_RE = re.compile(r"^synthesis\.dec\.Dec_(\d+)x\1\.")
 _DIS_RE = re.compile(r"^Dis\.(\d+)\.")

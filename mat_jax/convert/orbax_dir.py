@@ -23,14 +23,13 @@ from typing import Any, Mapping
 import numpy as np
 
 from mat_jax.convert.errors import ConversionError
-from mat_jax.convert.nets import NET_PREFIXES, infer_layout, join_nets, split_nets
+from mat_jax.convert.nets import NET_KIND, NET_PREFIXES, infer_layout, join_nets, split_nets
 from mat_jax.models.config import MATConfig
 from mat_jax.weights.layout import official_to_variables, variables_to_official
 
 FORMAT = "mat-jax-orbax v1"
 META_FILE = "mat_jax_checkpoint.json"
 CONFIG_FILE = "model_config.json"
-NET_KIND = {"G": "G", "G_ema": "G", "D": "D"}
 
 
 def is_checkpoint_dir(path: str | os.PathLike) -> bool:

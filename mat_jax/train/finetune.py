@@ -23,8 +23,7 @@ import numpy as np
 from mat_jax.convert.errors import ConversionError
 from mat_jax.models.config import MATConfig
 from mat_jax.train import nets_io
-
-STATE_KEYS = {"G": "g", "G_ema": "ema", "D": "d"}  # net -> train-state key (steps.init_state)
+from mat_jax.train.run_dir import STATE_KEYS  # net -> train-state key (steps.init_state)
 
 
 def requested_nets(init_cfg) -> tuple[str, ...]:

@@ -26,14 +26,13 @@ from typing import Mapping
 from mat_jax.convert import orbax_dir
 from mat_jax.convert.errors import ConversionError
 from mat_jax.convert.formats import handler_for, read_checkpoint, read_model_config_sidecar, write_checkpoint
-from mat_jax.convert.nets import split_nets
+from mat_jax.convert.nets import NET_KIND, split_nets
 from mat_jax.models.config import MATConfig
 from mat_jax.train import run_dir
 from mat_jax.weights.layout import SUPPORTED_RESOLUTIONS, official_to_variables, variables_to_official
 
 log = logging.getLogger("mat_jax")
 
-NET_KIND = {"G": "G", "G_ema": "G", "D": "D"}
 ALL_NETS = ("G_ema", "G", "D")
 
 
