@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import collections
 import importlib.util
 import os
@@ -11,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from mat_jax.convert import cli, formats
+from mat_jax import cli
+from mat_jax.convert import formats
 from mat_jax.convert.errors import ConversionError, MissingTorchError
 from mat_jax.convert.formats import read_checkpoint, write_checkpoint
 
@@ -246,10 +246,7 @@ def test_pkl_is_import_only(tmp_path, make_params):
 
 
 def _run_cli(argv):
-    parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["convert", *argv])
-    return args.func(args)
+    return cli.main(["convert", *argv])
 
 
 def test_cli_convert_and_errors(tmp_path, make_params, capsys):

@@ -9,14 +9,14 @@ in a throw-away script outside this repository:
 SPEC_STATS are the numbers of mat-architecture.md section 6.3 (1,000 successive masks after seed 1).
 """
 
-import argparse
 import csv
 import hashlib
 
 import numpy as np
 import pytest
 
-from mat_jax.data import mask_io, mask_report, masks, masks_cli, masks_extra
+from mat_jax import cli
+from mat_jax.data import mask_io, mask_report, masks, masks_extra
 
 OFFICIAL_HASHES = {
     "mat_large_512": ["5acd1f17f18e952d", "31f28b477d7a4215", "ca2f124b25f48aa2"],
@@ -147,10 +147,7 @@ def test_converters_and_mask_files(tmp_path):
 
 
 def _run_cli(argv):
-    parser = argparse.ArgumentParser()
-    masks_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return cli.main(argv)
 
 
 def test_masks_command_writes_a_reproducible_set(tmp_path, capsys):
@@ -174,5 +171,5 @@ def test_masks_command_writes_a_reproducible_set(tmp_path, capsys):
     from PIL import Image
 
     assert Image.open(tmp_path / "a" / "histogram.png").size == (640, 400)
-    with pytest.raises(SystemExit, match="already contains"):
-        _run_cli([*argv, "--out", str(tmp_path / "a")])
+    assert _run_cli([*argv, "--out", str(tmp_path / "a")]) == 2
+    assert "mat-jax masks: error: --out" in capsys.readouterr().err

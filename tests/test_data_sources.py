@@ -144,24 +144,18 @@ def test_tfds_builder_without_tensorflow_reads_back_identical(good_folder, tmp_p
 
 
 def test_prepare_data_command(good_folder, tmp_path, capsys, monkeypatch):
-    import argparse
-
-    from mat_jax.data import prepare_cli
+    from mat_jax import cli
 
     monkeypatch.setenv("MAT_JAX_NO_PROGRESS", "1")
     _add_bad_files(good_folder)
-    parser = argparse.ArgumentParser()
-    prepare_cli.register(parser.add_subparsers(dest="command", required=True))
     argv = ["prepare-data", "--name", "cli", "--split", f"train={good_folder}", "--data-dir", str(tmp_path / "d")]
-    args = parser.parse_args(argv)
-    assert args.func(args) == 0
+    assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "prepared mat_image_folder/cli" in out and "3 bad images skipped" in out and "empty.jpg" in out
     src = sources.TfdsSource("mat_image_folder/cli", data_dir=str(tmp_path / "d"))
     assert len(src) == 5
-    bad = parser.parse_args(["prepare-data", "--name", "x", "--split", "train", "--data-dir", str(tmp_path)])
-    with pytest.raises(SystemExit, match="SPLIT=DIR"):
-        bad.func(bad)
+    assert cli.main(["prepare-data", "--name", "x", "--split", "train", "--data-dir", str(tmp_path)]) == 2
+    assert "mat-jax prepare-data: error: --split expects SPLIT=DIR" in capsys.readouterr().err
 
 
 def test_mask_folder_pairing(tmp_path, good_folder):

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from train_helpers import TINY, micro_config, tree_equal
 
+from mat_jax.commands import train as train_cmd
 from mat_jax.config import model_config
 from mat_jax.convert.errors import ConversionError
-from mat_jax.train import cli, loop, programs, run_dir, sharding
+from mat_jax.train import loop, programs, run_dir, sharding
 from mat_jax.weights.layout import abstract_variables, build_table, official_to_variables, variables_to_official
 
 torch = pytest.importorskip("torch")
@@ -155,6 +156,5 @@ def test_mismatched_architecture_lists_every_key(pickles, tmp_path):
 def test_cli_flags_reach_the_init_section():
     argv = ["mat-jax train", "--config", str(TINY), "--workdir", "/tmp/x",
             "--config.init.checkpoint=/w/Places_512_FullData.pkl", "--config.init.nets=('G', 'G_ema')"]
-    fv = cli._flag_values(argv)
-    fv(argv)
+    fv = train_cmd.parse(argv)
     assert fv.config.init.checkpoint == "/w/Places_512_FullData.pkl" and tuple(fv.config.init.nets) == ("G", "G_ema")

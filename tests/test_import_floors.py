@@ -1,8 +1,8 @@
 """Import floors of the package: models -> weights (and torch_twin) -> convert -> train / data -> api -> commands.
 
-A module may import its own floor and the floors below it, never one above. Parsed with `ast` (nothing is
-imported), so a violation names the file, line and imported module. The only upward imports allowed are lazy
-ones (inside a function) listed in `ALLOWED_UPWARD`, each with the reason.
+A module may import its own floor and the floors below it, never one above, not even inside a function. Parsed
+with `ast` (nothing is imported), so a violation names the file, line and imported module. Command-line parsing
+(argparse) lives only on the top floor: `mat_jax/cli.py` and `mat_jax/commands/`.
 """
 
 from __future__ import annotations
@@ -32,16 +32,9 @@ FLOORS = {
     "mat_jax.api": 4,
     "mat_jax.commands": 5,
     "mat_jax.cli": 5,
+    "mat_jax.__main__": 5,  # entry points (`python -m mat_jax`, `python -m mat_jax.train`) sit with the CLI
+    "mat_jax.train.__main__": 5,
 }
-
-# (importing module, imported module prefix) -> why the upward import exists. Only allowed inside a function.
-ALLOWED_UPWARD = {
-    ("mat_jax.convert.cli", "mat_jax.train"):
-        "`mat-jax convert` also reads training runs and non-official architectures, which only train.nets_io "
-        "loads (through Flax variables); imported when the subcommand runs, so `mat_jax.convert` itself stays "
-        "below train.",
-}
-
 
 def floor_of(module: str) -> int:
     best = max((p for p in FLOORS if module == p or module.startswith(p + ".")), key=len, default=None)
@@ -98,23 +91,24 @@ FILES = sorted(PACKAGE.rglob("*.py"))
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
 def test_no_upward_import(path):
-    module = _module_name(path)
-    mine = floor_of(module)
-    bad = []
-    for line, name, lazy in _imports(path):
-        if floor_of(name) <= mine:
-            continue
-        reason = next((why for (m, prefix), why in ALLOWED_UPWARD.items()
-                       if m == module and (name == prefix or name.startswith(prefix + "."))), None)
-        if reason is None or not lazy:
-            bad.append(f"{path.name}:{line} imports {name} (floor {floor_of(name)} > {mine})")
+    mine = floor_of(_module_name(path))
+    bad = [f"{path.name}:{line} imports {name} (floor {floor_of(name)} > {mine})"
+           for line, name, _ in _imports(path) if floor_of(name) > mine]
     assert bad == []
 
 
-def test_every_allowed_upward_import_is_used():
-    used = {(_module_name(p), prefix) for p in FILES for _, name, lazy in _imports(p)
-            for (m, prefix) in ALLOWED_UPWARD if m == _module_name(p) and name.startswith(prefix) and lazy}
-    assert used == set(ALLOWED_UPWARD)
+def test_argparse_only_in_the_cli_and_commands():
+    def imports_argparse(path):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names):
+                return True
+            if isinstance(node, ast.ImportFrom) and node.module == "argparse":
+                return True
+        return False
+
+    cli_floor = {PACKAGE / "cli.py", *(PACKAGE / "commands").glob("*.py")}
+    assert sorted(str(p.relative_to(PACKAGE)) for p in FILES if imports_argparse(p) and p not in cli_floor) == []
+    assert imports_argparse(PACKAGE / "cli.py")
 
 
 def test_layout_table_and_formats_import_without_jax_or_flax():

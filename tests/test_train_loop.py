@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from train_helpers import micro_config, tree_equal
 
+from mat_jax import cli
+from mat_jax.commands import train as train_cmd
 from mat_jax.data import pipeline
-from mat_jax.train import checkpoint, cli, loop, programs, sharding
+from mat_jax.train import checkpoint, loop, programs, sharding
 
 pytestmark = pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 (simulated) devices, see conftest.py")
 
@@ -116,12 +118,12 @@ def test_cli_parsing(capsys, tmp_path):
     import argparse
 
     parser = argparse.ArgumentParser(prog="mat-jax")
-    cli.register(parser.add_subparsers(dest="command"))
+    train_cmd.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["train", "--config", "configs/tiny.py", "--workdir", "w", "--config.seed=3"])
     assert args.argv == ["--config", "configs/tiny.py", "--workdir", "w", "--config.seed=3"]
-    assert cli.main(["mat-jax train", "--help"]) == 0
+    assert cli.main(["train", "--help"]) == 0
     assert "--config.section.key=value" in capsys.readouterr().out
-    assert cli.main(["mat-jax train", "--config", "configs/tiny.py"]) == 2
+    assert cli.main(["train", "--config", "configs/tiny.py"]) == 2
     assert "--workdir are required" in capsys.readouterr().err
-    assert cli.main(["mat-jax train", "--config", "configs/tiny.py", "--workdir", str(tmp_path),
+    assert cli.main(["train", "--config", "configs/tiny.py", "--workdir", str(tmp_path),
                      "--config.train.nope=1"]) == 2

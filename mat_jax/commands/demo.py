@@ -9,8 +9,9 @@ forward path on real photos whose fills are noise-like. A class-conditional mode
 from __future__ import annotations
 
 import argparse
-import sys
 import time
+
+from mat_jax.commands import UsageError
 
 
 def register(subparsers) -> None:
@@ -49,30 +50,19 @@ def run(args: argparse.Namespace) -> int:
     from mat_jax.api import load_inpainter
     from mat_jax.commands.inpaint import label_condition
     from mat_jax.config import load_config, model_config
-    from mat_jax.convert.errors import ConversionError
     from mat_jax.data.demo_data import demo_images
     from mat_jax.data.masks_extra import BOX_KIND, make_mask
     from mat_jax.models import Generator, MATConfig
 
     if args.checkpoint is not None:
         if args.config:
-            print("mat-jax demo: error: --config describes a random model; a --checkpoint brings its own",
-                  file=sys.stderr)
-            return 2
-        try:
-            inpainter = load_inpainter(args.checkpoint, net=args.net, step=args.step)
-        except (ValueError, ConversionError) as e:
-            print(f"mat-jax demo: error: {e}", file=sys.stderr)
-            return 1
+            raise UsageError("--config describes a random model; a --checkpoint brings its own")
+        inpainter = load_inpainter(args.checkpoint, net=args.net, step=args.step)
         print(f"using {inpainter.source}")
         cfg = inpainter.cfg
     else:
         cfg = model_config(load_config(args.config)) if args.config else MATConfig(resolution=args.resolution)
-    try:
-        c1 = label_condition(args.label, cfg.c_dim, inpainter.source if args.checkpoint is not None else "the model")
-    except ValueError as e:
-        print(f"mat-jax demo: error: {e}", file=sys.stderr)
-        return 1
+    c1 = label_condition(args.label, cfg.c_dim, inpainter.source if args.checkpoint is not None else "the model")
     r = cfg.resolution
     names = ("astronaut", "coffee", "chelsea", "rocket")
     photos = demo_images(names)

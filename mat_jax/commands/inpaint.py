@@ -16,6 +16,8 @@ import argparse
 import pathlib
 import sys
 
+from mat_jax.commands import UsageError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
@@ -116,27 +118,22 @@ def run(args: argparse.Namespace) -> int:
 
     from mat_jax import viz
     from mat_jax.api import load_inpainter
-    from mat_jax.convert.errors import ConversionError
     from mat_jax.data.mask_io import load_mask
 
-    try:
-        images = _list(pathlib.Path(args.image), "image")
-        masks = _list(pathlib.Path(args.mask), "mask")
-        if len(masks) not in (1, len(images)):
-            raise ValueError(f"{len(images)} images but {len(masks)} masks: give one mask or one per image")
-        if args.num_samples < 1:
-            raise ValueError("--num-samples must be >= 1")
-        pairs = [(p, masks[i if len(masks) > 1 else 0]) for i, p in enumerate(images)]
-        for img_path, mask_path in pairs:  # check every pair before loading weights or writing anything
-            size_i, size_m = _image_size(img_path, "image"), _image_size(mask_path, "mask")
-            if size_i != size_m:
-                raise ValueError(f"mask {mask_path} is {size_m[0]}x{size_m[1]} but image {img_path} is "
-                                 f"{size_i[0]}x{size_i[1]}")
-        inpainter = load_inpainter(args.checkpoint, net=args.net, step=args.step)
-        c = label_condition(args.label, inpainter.cfg.c_dim, inpainter.source)
-    except (ValueError, ConversionError) as e:
-        print(f"mat-jax inpaint: error: {e}", file=sys.stderr)
-        return 1
+    images = _list(pathlib.Path(args.image), "image")
+    masks = _list(pathlib.Path(args.mask), "mask")
+    if len(masks) not in (1, len(images)):
+        raise ValueError(f"{len(images)} images but {len(masks)} masks: give one mask or one per image")
+    if args.num_samples < 1:
+        raise UsageError(f"--num-samples must be >= 1, got {args.num_samples}")
+    pairs = [(p, masks[i if len(masks) > 1 else 0]) for i, p in enumerate(images)]
+    for img_path, mask_path in pairs:  # check every pair before loading weights or writing anything
+        size_i, size_m = _image_size(img_path, "image"), _image_size(mask_path, "mask")
+        if size_i != size_m:
+            raise ValueError(f"mask {mask_path} is {size_m[0]}x{size_m[1]} but image {img_path} is "
+                             f"{size_i[0]}x{size_i[1]}")
+    inpainter = load_inpainter(args.checkpoint, net=args.net, step=args.step)
+    c = label_condition(args.label, inpainter.cfg.c_dim, inpainter.source)
     print(f"mat-jax inpaint: using {inpainter.source}", file=sys.stderr)
     r, k = inpainter.cfg.resolution, args.num_samples
     out = pathlib.Path(args.output)
@@ -146,14 +143,10 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     many = len(images) > 1
     for img_path, mask_path in tqdm(pairs, desc="inpainting", unit="img", disable=not many):
-        try:
-            image = _load_rgb(img_path)
-            mask = load_mask(mask_path, convention=args.mask_convention, binarize=True,
-                             expected_size=image.shape[:2], warn_nonbinary=True)  # [H, W, 1], 1 = known
-            img_r, mask_r, restore = fit_to_model(image, mask, r, args.resize)
-        except ValueError as e:
-            print(f"mat-jax inpaint: error: {e}", file=sys.stderr)
-            return 1
+        image = _load_rgb(img_path)
+        mask = load_mask(mask_path, convention=args.mask_convention, binarize=True,
+                         expected_size=image.shape[:2], warn_nonbinary=True)  # [H, W, 1], 1 = known
+        img_r, mask_r, restore = fit_to_model(image, mask, r, args.resize)
         x = np.repeat((img_r.astype(np.float32) / 127.5 - 1.0)[None], k, axis=0)  # [K, H', W', 3]
         m = np.repeat(mask_r[None], k, axis=0)  # [K, H', W', 1], 1 = known
         noise_mode = args.noise_mode

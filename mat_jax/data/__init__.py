@@ -6,5 +6,5 @@ Modules (import the one you need; nothing heavy is imported here):
   mask_io      converters (LaMa <-> MAT), mask files                   mask_report  hole-ratio histograms
   preprocess   decode, official crop/pad/flip, [-1, 1] range           sources      folder/TFDS/ArrayRecord/mask sources
   tfds_builder image folder -> TFDS array_record (no TensorFlow)       pipeline     grain pipeline, make_train_iterator
-  demo_data    bundled scikit-image photos                             masks_cli / prepare_cli  `mat-jax` subcommands
+  demo_data    bundled scikit-image photos                             (`mat-jax masks` / `prepare-data`: commands/)
 """

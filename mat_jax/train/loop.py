@@ -28,7 +28,9 @@ log = logs.log
 
 
 class NonFiniteLossError(RuntimeError):
-    """Too many consecutive iterations with a non-finite loss."""
+    """Too many consecutive iterations with a non-finite loss (`mat-jax train` exits with this status)."""
+
+    exit_code = 3
 
 
 def resolve_model_config(config, data_cfg: pipeline.DataConfig):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from mat_jax.commands import UsageError
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -34,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
     for item in args.split:
         split, sep, folder = item.partition("=")
         if not sep or not split or not folder:
-            raise SystemExit(f"--split expects SPLIT=DIR, got {item!r}")
+            raise UsageError(f"--split expects SPLIT=DIR, got {item!r}")
         if split in split_dirs:
-            raise SystemExit(f"--split {split} given twice")
+            raise UsageError(f"--split {split} given twice")
         split_dirs[split] = folder
     name, skipped = tfds_builder.prepare_image_folder(args.name, split_dirs, args.data_dir, bad_data=args.bad_data)
     for path, reason in sorted(skipped.items()):

@@ -3,20 +3,21 @@
   mat-jax train --config configs/demo.py --workdir runs/demo [--config.train.total_steps=100 ...]
 
 Multi-host: pass --distributed (jax.distributed.initialize() auto-detects SLURM, TPU pods, ...) or the explicit
---coordinator_address / --num_processes / --process_id (e.g. several processes on one machine). Exit status: 0 when
-the run completed or was preempted (SIGTERM/SIGINT; a checkpoint was written), 3 after too many non-finite losses,
-2 for a usage error.
+--coordinator_address / --num_processes / --process_id (e.g. several processes on one machine). Exit status (the
+`mat-jax` convention): 0 when the run completed or was preempted (SIGTERM/SIGINT; a checkpoint was written), 1 when
+the config or data cannot be used, 2 for a usage error, 3 after too many non-finite losses.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+
+from mat_jax.commands import UsageError
 
 USAGE = "mat-jax train --config configs/NAME.py --workdir DIR [--config.KEY=VALUE ...] [--distributed ...]"
 
 
-def _flag_values(argv: list[str] | None = None):
+def flag_values(argv: list[str] | None = None):
     """The flags of `mat-jax train`. `argv` (with the program name first) is the command line to parse: config_flags
     defines one flag per `--config.KEY` it finds there (it would look at sys.argv otherwise, which is not the
     command line of an in-process call)."""
@@ -40,28 +41,40 @@ def _flag_values(argv: list[str] | None = None):
     return fv
 
 
-def main(argv: list[str]) -> int:
-    """argv[0] is the program name; the rest are absl-style flags."""
+def parse(argv: list[str]):
+    """Parsed flags of `argv` (program name first); UsageError naming the flag or config field at fault."""
     from absl import flags
 
-    flags.FLAGS.mark_as_parsed()  # grain worker processes read global absl flags
-    fv = _flag_values(argv)
-    if any(a in ("-h", "--help", "-help") for a in argv[1:]):
-        print(f"usage: {USAGE}\n\n{__doc__}\n{fv.get_help()}")
-        return 0
+    fv = flag_values(argv)
     try:
         fv(argv)
     except flags.Error as e:
-        print(f"mat-jax train: {e}\nusage: {USAGE}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{e}\nusage: {USAGE}") from e
     except (AttributeError, KeyError) as e:  # config_flags resolving a --config.KEY that the config lacks
         given = [a.split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")]
-        print(f"mat-jax train: no config field {str(e).strip(chr(34))} (overrides given: {', '.join(given)})"
-              f"\nusage: {USAGE}", file=sys.stderr)
-        return 2
+        raise UsageError(f"no config field {str(e).strip(chr(34))} (overrides given: {', '.join(given)})"
+                         f"\nusage: {USAGE}") from e
     if fv.config is None or not fv.workdir:
-        print(f"mat-jax train: --config and --workdir are required\nusage: {USAGE}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--config and --workdir are required\nusage: {USAGE}")
+    return fv
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train MAT (absl flags: --config FILE --workdir DIR --config.k=v)",
+                              add_help=False, prefix_chars="\x00", usage=USAGE)
+    p.add_argument("argv", nargs=argparse.REMAINDER, help="absl flags, see `mat-jax train --help`")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from absl import flags
+
+    argv = ["mat-jax train", *args.argv]
+    flags.FLAGS.mark_as_parsed()  # grain worker processes read global absl flags
+    if any(a in ("-h", "--help", "-help") for a in argv[1:]):
+        print(f"usage: {USAGE}\n\n{__doc__}\n{flag_values(argv).get_help()}")
+        return 0
+    fv = parse(argv)
 
     import jax
 
@@ -76,22 +89,10 @@ def main(argv: list[str]) -> int:
     try:
         result = loop.train(fv.config, fv.workdir)
     except loop.NonFiniteLossError as e:
-        loop.log.error("%s", e)
-        print(f"mat-jax train: {e}", file=sys.stderr)
-        return 3
+        loop.log.error("%s", e)  # into train.log as well; mat_jax.cli reports it and exits 3
+        raise
     finally:
         if distributed:
             jax.distributed.shutdown()
     loop.log.info("done: %s", result)
     return 0
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train MAT (absl flags: --config FILE --workdir DIR --config.k=v)",
-                              add_help=False, prefix_chars="\x00", usage=USAGE)
-    p.add_argument("argv", nargs=argparse.REMAINDER, help="absl flags, see `mat-jax train --help`")
-    p.set_defaults(func=run)
-
-
-def run(args) -> int:
-    return main(["mat-jax train", *args.argv])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from mat_jax.convert.errors import ConversionError
 from mat_jax.convert.formats import (
@@ -73,32 +72,26 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Upward on purpose (documented in tests/test_import_floors.py): the `convert` subcommand also reads
-    # training runs, which only the train layer understands; imported when the command runs.
-    from mat_jax.train import nets_io
+    from mat_jax.train import nets_io  # training runs and non-official architectures load through Flax variables
 
-    try:
-        if args.step is not None or nets_io.carries_model_config(args.src, args.src_format):
-            # A training run or a directory/file with its own architecture: through the Flax variables.
-            nets = args.net or nets_io.available_nets(args.src, args.src_format)
-            loaded = nets_io.load_nets(args.src, nets, step=args.step, fmt=args.src_format)
-            res = loaded.cfg.resolution
-            if args.resolution is not None and res != args.resolution:
-                raise ConversionError(f"{args.src}: holds a resolution-{res} model, but --resolution "
-                                      f"{args.resolution} was requested")
-            nets_io.save_nets(args.dst, loaded.cfg, loaded.nets, fmt=args.dst_format, dtype=args.dtype)
-            what = loaded.describe()
-            n = None
-        else:
-            ckpt = read_checkpoint(
-                args.src, nets=args.net or None, resolution=args.resolution, fmt=args.src_format
-            )
-            write_checkpoint(args.dst, ckpt.nets, fmt=args.dst_format, dtype=args.dtype)
-            res, what = ckpt.resolution, f"{', '.join(ckpt.nets)} at {ckpt.resolution}x{ckpt.resolution}"
-            n = sum(len(s) for s in ckpt.nets.values())
-    except ConversionError as e:  # = weights.errors.CheckpointError (layout errors included)
-        print(f"mat-jax convert: error: {e}", file=sys.stderr)
-        return 1
+    if args.step is not None or nets_io.carries_model_config(args.src, args.src_format):
+        # A training run or a directory/file with its own architecture: through the Flax variables.
+        nets = args.net or nets_io.available_nets(args.src, args.src_format)
+        loaded = nets_io.load_nets(args.src, nets, step=args.step, fmt=args.src_format)
+        res = loaded.cfg.resolution
+        if args.resolution is not None and res != args.resolution:
+            raise ConversionError(f"{args.src}: holds a resolution-{res} model, but --resolution "
+                                  f"{args.resolution} was requested")
+        nets_io.save_nets(args.dst, loaded.cfg, loaded.nets, fmt=args.dst_format, dtype=args.dtype)
+        what = loaded.describe()
+        n = None
+    else:
+        ckpt = read_checkpoint(
+            args.src, nets=args.net or None, resolution=args.resolution, fmt=args.src_format
+        )
+        write_checkpoint(args.dst, ckpt.nets, fmt=args.dst_format, dtype=args.dtype)
+        res, what = ckpt.resolution, f"{', '.join(ckpt.nets)} at {ckpt.resolution}x{ckpt.resolution}"
+        n = sum(len(s) for s in ckpt.nets.values())
     print(f"{args.src} -> {args.dst}: {what}" + (f", {n} entries" if n is not None else ""))
     sidecar = model_config_sidecar(args.dst)
     if os.path.isfile(sidecar):

@@ -16,6 +16,7 @@ import os
 import pathlib
 import sys
 
+from mat_jax.commands import UsageError
 from mat_jax.data import mask_io, mask_report, masks_extra
 
 
@@ -42,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     if args.count < 1:
-        raise SystemExit(f"--count must be >= 1, got {args.count}")
+        raise UsageError(f"--count must be >= 1, got {args.count}")
     if args.resolution < 8:
-        raise SystemExit(f"--resolution must be >= 8, got {args.resolution}")
+        raise UsageError(f"--resolution must be >= 8, got {args.resolution}")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if any(out.glob("*.png")) and not (args.overwrite or args.start > 0):
-        raise SystemExit(f"--out {out} already contains PNG files; pass --overwrite or choose another folder")
+        raise UsageError(f"--out {out} already contains PNG files; pass --overwrite or choose another folder")
     hole_range = tuple(args.hole_range)
     is_mat = args.kind in masks_extra.MAT_KINDS
     ratios = []
