@@ -58,6 +58,10 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert cli.main(["masks", "--count", "0", "--out", str(tmp_path / "m")]) == 2  # a command's UsageError
     assert capsys.readouterr().err.strip() == "mat-jax masks: error: --count must be >= 1, got 0"
     assert cli.main(["nope"]) == 2
+    capsys.readouterr()
+    assert cli.main(["train", "--config", "configs/tiny.py", "--workdir", str(tmp_path), "--config.train.nope=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mat-jax train: error: no config field") and "train.nope" in err[0]
     assert cli.main(["--help"]) == 0 and "exit status" in capsys.readouterr().out.lower()
 
 

@@ -14,6 +14,7 @@ import argparse
 
 from mat_jax.commands import UsageError
 
+HELP = "see `mat-jax train --help`"
 USAGE = "mat-jax train --config configs/NAME.py --workdir DIR [--config.KEY=VALUE ...] [--distributed ...]"
 
 
@@ -49,13 +50,13 @@ def parse(argv: list[str]):
     try:
         fv(argv)
     except flags.Error as e:
-        raise UsageError(f"{e}\nusage: {USAGE}") from e
+        raise UsageError(f"{e}; {HELP}") from e
     except (AttributeError, KeyError) as e:  # config_flags resolving a --config.KEY that the config lacks
         given = [a.split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")]
         raise UsageError(f"no config field {str(e).strip(chr(34))} (overrides given: {', '.join(given)})"
-                         f"\nusage: {USAGE}") from e
+                         f"; {HELP}") from e
     if fv.config is None or not fv.workdir:
-        raise UsageError(f"--config and --workdir are required\nusage: {USAGE}")
+        raise UsageError(f"--config and --workdir are required; {HELP}")
     return fv
 
 
