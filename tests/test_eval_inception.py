@@ -13,6 +13,7 @@ import io
 import pathlib
 import subprocess
 import sys
+import warnings
 import zipfile
 
 import numpy as np
@@ -23,7 +24,7 @@ from mat_jax.data.demo_data import demo_images
 from mat_jax.eval.accumulator import EvalAccumulator
 from mat_jax.eval.inception import ConvBN, avg_pool_exclude_pad
 from mat_jax.eval.inception_weights import WHEEL_MEMBER, load_inception_params
-from mat_jax.eval.torchscript import find_submodule, named_tensors, read_torchscript
+from mat_jax.eval.torchscript import find_submodule, named_tensors, read_torchscript, read_torchscript_constants
 
 torch = pytest.importorskip("torch")
 
@@ -98,6 +99,24 @@ def test_reader_equals_torch_state_dict_of_a_fresh_archive(tmp_path):
         np.testing.assert_array_equal(ours[k], v.numpy(), err_msg=k)
     with pytest.raises(ConversionError, match="no submodule named 'layers'"):
         load_inception_params(path)
+
+
+def test_reader_takes_constants_from_their_own_folder(tmp_path):
+    class WithConstant(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.full((2,), 3.0))
+
+        def forward(self, x):
+            return x * self.w + torch.tensor([1.0, 2.0])  # traced: a tensor constant in constants.pkl
+
+    path = tmp_path / "const.pt"
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the constant is the point here
+        torch.jit.save(torch.jit.trace(WithConstant(), torch.zeros(2)), str(path))
+    (constant,) = read_torchscript_constants(path)
+    np.testing.assert_array_equal(constant, [1.0, 2.0])
+    np.testing.assert_array_equal(named_tensors(read_torchscript(path))["w"], [3.0, 3.0])
 
 
 def test_reader_refuses_code_and_damaged_archives(tmp_path):

@@ -3,7 +3,7 @@
 A TorchScript archive is a zip with one top folder: `code/` (TorchScript source, never read here), `data.pkl`
 (the module tree: every module is `NEWOBJ(__torch__.<qualified class>) + BUILD(attribute dict)`, tensors are
 `torch._utils._rebuild_tensor_v2(persistent storage id, offset, size, stride, ...)`), `constants.pkl` (tensor
-constants of the code) and `data/<key>` (the raw little-endian bytes of each storage).
+constants of the code, bytes in `constants/<key>`) and `data/<key>` (the raw little-endian bytes of each storage).
 
 `torch.jit.load` compiles and runs `code/`. Here `find_class` maps `__torch__.*` to a data record, the tensor
 rebuild to the numpy function of `convert.pickle_safe`, a few list builders to `list`, and refuses every other
@@ -27,7 +27,7 @@ import numpy as np
 from mat_jax.convert.errors import ConversionError, UnsafePickleError
 from mat_jax.convert.pickle_safe import _STORAGE_DTYPES, _rebuild_tensor, _storage_dtype, _StorageType
 
-__all__ = ["ScriptRecord", "read_torchscript", "named_tensors", "find_submodule"]
+__all__ = ["ScriptRecord", "read_torchscript", "read_torchscript_constants", "named_tensors", "find_submodule"]
 
 
 class ScriptRecord:
@@ -64,9 +64,9 @@ _LIST_BUILDERS = ("build_intlist", "build_doublelist", "build_boollist", "build_
 
 
 class _ScriptUnpickler(pickle.Unpickler):
-    def __init__(self, f: BinaryIO, archive: zipfile.ZipFile, prefix: str, source: str) -> None:
+    def __init__(self, f: BinaryIO, archive: zipfile.ZipFile, tensor_dir: str, source: str) -> None:
         super().__init__(f)
-        self.archive, self.prefix, self.source = archive, prefix, source
+        self.archive, self.tensor_dir, self.source = archive, tensor_dir, source
         self.storages: dict[str, np.ndarray] = {}
         self.classes: dict[str, type] = {}
 
@@ -93,7 +93,7 @@ class _ScriptUnpickler(pickle.Unpickler):
         key = str(key)
         if key not in self.storages:
             dtype = _storage_dtype(tag)
-            member = f"{self.prefix}data/{key}"
+            member = f"{self.tensor_dir}{key}"
             try:
                 raw = self.archive.read(member)
             except KeyError:
@@ -118,27 +118,46 @@ def _open_zip(path_or_bytes: str | os.PathLike | bytes) -> tuple[zipfile.ZipFile
                               "pickle is not supported here)") from None
 
 
-def read_torchscript(path_or_bytes: str | os.PathLike | bytes) -> ScriptRecord:
-    """The root module record of a TorchScript archive (tensors as numpy arrays)."""
+def _load_archive(path_or_bytes: str | os.PathLike | bytes) -> tuple[Any, Any]:
+    """(constants, root module) of a TorchScript archive; each pickle's tensors live in its own folder."""
     archive, source = _open_zip(path_or_bytes)
     with archive:
-        pkls = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
+        names = archive.namelist()
+        pkls = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pkls) != 1:
             raise ConversionError(f"{source}: expected one <folder>/data.pkl in the archive, found {pkls or 'none'}")
         prefix = pkls[0][: -len("data.pkl")]
-        if f"{prefix}constants.pkl" not in archive.namelist():
+        if f"{prefix}constants.pkl" not in names:
             raise ConversionError(f"{source}: {prefix}constants.pkl is missing: not a TorchScript archive")
-        try:
-            for what in ("constants.pkl", "data.pkl"):  # the constants are read (and checked) but not needed
-                up = _ScriptUnpickler(io.BytesIO(archive.read(prefix + what)), archive, prefix, source)
-                obj = up.load()
-        except (UnsafePickleError, ConversionError):
-            raise
-        except (EOFError, pickle.UnpicklingError, ValueError, TypeError, IndexError, KeyError, struct.error) as e:
-            raise ConversionError(f"{source}: cannot read {prefix}{what} ({type(e).__name__}: {e})") from None
-    if not isinstance(obj, ScriptRecord):
-        raise ConversionError(f"{source}: data.pkl holds a {type(obj).__name__}, not a TorchScript module")
-    return obj
+        if f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder").strip() != b"little":
+            raise ConversionError(f"{source}: tensors were written big-endian (not supported)")
+        loaded = []
+        for what in ("constants", "data"):
+            member = f"{prefix}{what}.pkl"
+            try:
+                up = _ScriptUnpickler(io.BytesIO(archive.read(member)), archive, f"{prefix}{what}/", source)
+                loaded.append(up.load())
+            except (UnsafePickleError, ConversionError):
+                raise
+            except (EOFError, pickle.UnpicklingError, ValueError, TypeError, IndexError, KeyError,
+                    struct.error) as e:
+                raise ConversionError(f"{source}: cannot read {member} ({type(e).__name__}: {e})") from None
+    return loaded[0], loaded[1]
+
+
+def read_torchscript(path_or_bytes: str | os.PathLike | bytes) -> ScriptRecord:
+    """The root module record of a TorchScript archive (tensors as numpy arrays)."""
+    _, root = _load_archive(path_or_bytes)
+    if not isinstance(root, ScriptRecord):
+        raise ConversionError(f"{path_or_bytes if not isinstance(path_or_bytes, bytes) else '<bytes>'}: data.pkl "
+                              f"holds a {type(root).__name__}, not a TorchScript module")
+    return root
+
+
+def read_torchscript_constants(path_or_bytes: str | os.PathLike | bytes) -> tuple:
+    """The tensor constants of the archive's code (constants.pkl), as numpy arrays."""
+    constants, _ = _load_archive(path_or_bytes)
+    return tuple(constants)
 
 
 def named_tensors(record: ScriptRecord, prefix: str = "") -> collections.OrderedDict[str, np.ndarray]:
