@@ -288,3 +288,25 @@ def test_accumulator_with_a_feature_fn_and_too_few_images():
     assert empty["psnr"].value is None and empty["fid"].value is None
     with pytest.raises(ValueError, match="uint8"):
         acc.update(real[None].astype(np.float32), fake[None])
+
+
+def test_ids_note_and_pass_on_an_svm_that_did_not_converge(monkeypatch):
+    import sklearn.exceptions
+
+    fit = sklearn.svm.LinearSVC.fit
+
+    def fit_that_warns(self, *args, **kwargs):  # liblinear's own warning, as at N = 1000, D = 2048
+        out = fit(self, *args, **kwargs)
+        import warnings
+
+        warnings.warn("Liblinear failed to converge", sklearn.exceptions.ConvergenceWarning, stacklevel=2)
+        return out
+
+    rng = np.random.default_rng(11)
+    real = rng.normal(size=(100, 4)).astype(np.float32)
+    fake = (real + rng.normal(0.0, 1.0, size=real.shape)).astype(np.float32)
+    expected = _direct_ids(real, fake)[0]
+    monkeypatch.setattr(sklearn.svm.LinearSVC, "fit", fit_that_warns)
+    with pytest.warns(sklearn.exceptions.ConvergenceWarning):
+        p_ids, u_ids = discriminative_scores(real, fake)
+    assert "1000-iteration limit" in p_ids.note and p_ids.value == pytest.approx(expected)

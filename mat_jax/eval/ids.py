@@ -35,10 +35,18 @@ def discriminative_scores(real_NxD: np.ndarray, fake_NxD: np.ndarray) -> tuple[S
     if n < 1:
         missing = Score(None, "P-IDS / U-IDS need at least 1 real and 1 generated image; got none")
         return missing, missing
+    import sklearn.exceptions
+
     svm = sklearn.svm.LinearSVC(dual=False)
     inputs = np.concatenate([real, fake])
     targets = np.array([1] * n + [0] * n)
-    svm.fit(inputs, targets)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", sklearn.exceptions.ConvergenceWarning)
+        svm.fit(inputs, targets)
+    converged = True
+    for w in caught:  # said in the note, and passed on
+        converged &= not issubclass(w.category, sklearn.exceptions.ConvergenceWarning)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     u_ids = 1.0 - float(svm.score(inputs, targets))
     p_ids = float(np.mean(svm.decision_function(fake) > svm.decision_function(real)))
     note = ""
@@ -48,4 +56,7 @@ def discriminative_scores(real_NxD: np.ndarray, fake_NxD: np.ndarray) -> tuple[S
         warnings.warn(note, stacklevel=2)
     elif u_ids == 0.0:
         note = f"the SVM separated all {n} real from all {n} generated images (training accuracy 1)"
+    if not converged:
+        note = "; ".join(filter(None, [note, "liblinear stopped at its 1000-iteration limit before converging "
+                                              "(the official settings, kept)"]))
     return Score(p_ids, note), Score(u_ids, note)
