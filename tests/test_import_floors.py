@@ -29,6 +29,7 @@ FLOORS = {
     "mat_jax.data": 3,
     "mat_jax.config": 3,  # configs/*.py loading (training / commands configuration)
     "mat_jax.inference": 3,
+    "mat_jax.eval": 3,  # offline metrics (numpy / scipy / sklearn) and the Inception FID network
     "mat_jax.api": 4,
     "mat_jax.commands": 5,
     "mat_jax.cli": 5,

