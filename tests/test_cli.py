@@ -42,7 +42,8 @@ def test_error_line_names_the_file():
 def test_every_subcommand_is_registered():
     parser = cli.build_parser()
     choices = next(a for a in parser._actions if a.dest == "command").choices
-    assert sorted(choices) == sorted(["train", "info", "demo", "inpaint", "convert", "masks", "prepare-data"])
+    expected = ["train", "info", "demo", "inpaint", "eval-folders", "convert", "masks", "prepare-data"]
+    assert sorted(choices) == sorted(expected)
 
 
 def test_library_error_is_one_line_and_exit_1(tmp_path, capsys):

