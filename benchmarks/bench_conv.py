@@ -1,5 +1,5 @@
 """3x3 'same' convolutions of MAT's shapes on this machine: XLA's direct convolution with mat-jax's custom
-gradients (mat_jax/models/conv.py) vs Winograd F(2x2,3x3) (mat_jax/models/winograd.py), the forward and
+gradients (mat_jax/kernels/conv.py) vs Winograd F(2x2,3x3) (mat_jax/kernels/winograd.py), the forward and
 the backward alone (input and weight gradients of sum(y): XLA drops the unused forward), in milliseconds, with
 the speed-ups and Winograd's effective GFLOP/s (direct-convolution FLOPs over time). Each path is timed in its own
 jit; best of --iters.
@@ -48,7 +48,7 @@ def main() -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from mat_jax.models import conv, winograd
+    from mat_jax.kernels import conv, winograd
 
     print(f"{'BxHxWxCinxCout':>20s} {'direct fwd':>11s} {'wino fwd':>9s} {'speed-up':>8s} {'eff GFLOP/s':>11s} "
           f"{'direct bwd':>11s} {'wino bwd':>9s} {'speed-up':>8s} {'eff GFLOP/s':>11s}")
@@ -58,7 +58,7 @@ def main() -> int:
         x = jnp.asarray(rng.standard_normal((b, h, w, ci)), jnp.float32)
         k = jnp.asarray(rng.standard_normal((3, 3, ci, co)) / np.sqrt(9 * ci), jnp.float32)
         flop = 2.0 * b * h * w * ci * co * 9
-        direct = lambda xx, kk: conv._conv(xx, kk, 1, ((1, 1), (1, 1)))  # noqa: E731  the custom-VJP direct path
+        direct = lambda xx, kk: conv._conv(xx, kk, 1, ((1, 1), (1, 1)), False)  # noqa: E731  the custom-VJP direct path
         res = {name: _time_path(f, x, k, args.iters) for name, f in (("direct", direct), ("wino", winograd.conv3x3))}
         (df, db), (wf, wb) = res["direct"], res["wino"]
         print(f"{spec:>20s} {df * 1e3:9.1f}ms {wf * 1e3:7.1f}ms {df / wf:7.2f}x {flop / wf / 1e9:11.1f} "

@@ -45,13 +45,16 @@ def _child(case: str, iters: int) -> dict:
     masks = np.ones((batch, res, res, 1), np.float32)
     masks[:, res // 4: 3 * res // 4, res // 8: res // 2] = 0
     masks = jnp.asarray(masks)
+    def build(c):  # the forward of `c` (c.conv: the convolution algorithm)
+        if net == "G":
+            return lambda v, i, m, w: Generator(c).apply(v, i, m, w, "const", "ones", method=Generator.synthesize)[:2]
+        return lambda v, i, m: Discriminator(c).apply(v, i, m, i)
+
+    fn = jax.jit(build(cfg))
     if net == "G":
         ws = jnp.asarray(rng.standard_normal((batch, cfg.num_ws, cfg.w_dim), np.float32))
-        fn = jax.jit(lambda v, i, m, w: Generator(cfg).apply(v, i, m, w, "const", "ones",
-                                                            method=Generator.synthesize)[:2])
         args = (variables, images, masks, ws)
     else:
-        fn = jax.jit(lambda v, i, m: Discriminator(cfg).apply(v, i, m, i))
         args = (variables, images, masks)
     rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     t0 = time.perf_counter()
@@ -64,7 +67,7 @@ def _child(case: str, iters: int) -> dict:
         jax.block_until_ready(compiled(*args))
         times.append(time.perf_counter() - t0)
     step = statistics.median(times)
-    flops = reference_flops(fn, *args)  # after timing: it traces the function again
+    flops = reference_flops(build(cfg.replace(conv="xla")), *args)  # after timing: traces it again
     return dict(case=case, compile_s=compile_s, fwd_s=step, fwd_min_s=min(times), flops=flops,
                 gflops_per_s=flops / step / 1e9, rss_setup_gb=rss_setup,
                 rss_peak_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6)
@@ -87,7 +90,9 @@ def main() -> int:
         from mat_jax.runtime import malloc_env
 
         env = malloc_env(env) or env
-    print(f"malloc={args.malloc} MAT_JAX_CONV_GRAD={os.environ.get('MAT_JAX_CONV_GRAD', 'auto')}")
+    conv_env = " ".join(f"{k}={os.environ.get(k, d)}" for k, d in (("MAT_JAX_CONV_GRAD", "auto"),
+                                                                   ("MAT_JAX_WINOGRAD", "1")))
+    print(f"malloc={args.malloc} {conv_env}")
     print(f"{'case':<8} {'compile s':>9} {'fwd s (med)':>11} {'fwd s (min)':>11} {'GFLOP':>8} {'GFLOP/s':>8} "
           f"{'RSS setup GB':>12} {'RSS peak GB':>11}")
     for case in args.cases:

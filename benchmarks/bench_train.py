@@ -11,7 +11,7 @@ Each case runs in its own subprocess (clean peak RSS). Two programs per case:
   python benchmarks/bench_train.py                          # demo + 256 (batch 1, 2)
   python benchmarks/bench_train.py --cases p512:1 --steps 2 # one case
   --malloc default      glibc's default malloc instead of the huge-page tunable `mat-jax train` uses (runtime.py)
-  --conv xla            XLA's own convolution gradients instead of mat_jax/models/conv.py's (MAT_JAX_CONV_GRAD)
+  --conv xla            XLA's own convolution gradients instead of mat_jax/kernels/conv.py's (MAT_JAX_CONV_GRAD)
   --compute-dtype bfloat16   bf16 activations and matmuls with float32 master weights (train.compute_dtype)
 Results go to stdout as a table and, with --json FILE, as JSON lines.
 """
@@ -19,6 +19,7 @@ Results go to stdout as a table and, with --json FILE, as JSON lines.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -54,26 +55,28 @@ def run_case(name: str, batch: int, steps: int, program: str, compute_dtype: str
     state = progs.init(jax.random.key(0))
     jax.block_until_ready(state)
 
-    if program == "main":
-        fn = progs.main_step
-        args = (state, batch_np, None)
-    else:
+    def build(rec, prg):  # the step of this program for recipe `rec` (rec.model.conv: the convolution algorithm)
+        if program == "main":
+            return prg.main_step
+
         def official(state, batch):
             g, d = state["g"], state["d"]
             k_g, _ = steps_mod.iteration_keys(state)
 
             def loss(gp, dp):
-                final, stage1, _ = steps_mod.run_generator(recipe, {"params": gp, "buffers": g["buffers"]},
+                final, stage1, _ = steps_mod.run_generator(rec, {"params": gp, "buffers": g["buffers"]},
                                                            batch["image"], batch["mask"], k_g)
-                lf, lf1 = steps_mod._d_logits(recipe, dp, final, batch["mask"], stage1)
-                lr, lr1 = steps_mod._d_logits(recipe, dp, batch["image"], batch["mask"], batch["image"])
+                lf, lf1 = steps_mod._d_logits(rec, dp, final, batch["mask"], stage1)
+                lr, lr1 = steps_mod._d_logits(rec, dp, batch["image"], batch["mask"], batch["image"])
                 sp = jax.nn.softplus
                 return jnp.mean(sp(-lf) + sp(-lf1)) + jnp.mean(sp(lr) + sp(lr1))
 
             return jax.grad(loss, argnums=(0, 1))(g["params"], d["params"])
 
-        fn = jax.jit(official)
-        args = (state, batch_np)
+        return jax.jit(official)
+
+    fn = build(recipe, progs)
+    args = (state, batch_np, None) if program == "main" else (state, batch_np)
 
     t0 = time.perf_counter()
     lowered = fn.lower(*args)
@@ -89,7 +92,9 @@ def run_case(name: str, batch: int, steps: int, program: str, compute_dtype: str
         if program == "main":
             args = (out[0], batch_np, None)
     step_s = float(np.median(times[1:] if len(times) > 1 else times))
-    flops = reference_flops(fn, *args)  # after timing: it traces the step again
+    recipe_xla = dataclasses.replace(recipe, model=recipe.model.replace(conv="xla"))
+    flops = reference_flops(build(recipe_xla, programs.build(recipe_xla, mesh, int(config.mesh.fsdp_min_size))),
+                            *args)  # after timing: traces the step again with XLA's convolutions
     return {"case": f"{name}:{batch}", "program": program, "params_G_M": round(sum(
         x.size for x in jax.tree.leaves(progs.abstract_state["g"]["params"])) / 1e6, 2),
         "trace_lower_s": round(t1 - t0, 1), "compile_s": round(t2 - t1, 1), "step_s": round(step_s, 3),

@@ -9,23 +9,18 @@ cannot be downloaded) with an L1 term standing in for it, a 200-image EMA half-l
 leave G_ema at its initialisation in a 4 kimg run), holes limited to 10-50 %, and 64 px.
 """
 
-import importlib.util
 import pathlib
 
-_spec = importlib.util.spec_from_file_location("_tiny", pathlib.Path(__file__).with_name("tiny.py"))
-_base = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_base)
+from mat_jax.config import load_config
 
 
 def get_config():
-    config = _base.get_config()  # tiny 64 px model, demo photos, batch 8
+    config = load_config(pathlib.Path(__file__).with_name("tiny.py"))  # tiny 64 px model, demo photos, batch 8
     config.data.demo_repeats = 16  # 7 photos x 16 random crops/masks per epoch.
-    config.data.mask_kind = "mat_large"  # Official free-form + box masks ...
-    config.data.hole_range = (0.1, 0.5)  # ... limited to 10-50 % holes: at 64 px the full range is mostly hole.
+    config.data.hole_range = (0.1, 0.5)  # Official mat_large masks limited to 10-50 % holes (64 px: mostly hole).
     config.train.total_steps = 500  # ~4 kimg; about 0.6-1 s per iteration on 2 cores after ~2 min of compiling.
-    config.train.mbstd_shards = 2  # Minibatch-std groups of min(2, 4) like a 2-GPU run.
     config.optimizer.d_reg_interval = 16  # Official lazy R1 interval.
-    config.loss.pcp_ratio = 0.0  # No VGG19 weights offline; pass --config.loss.vgg_weights=... and a ratio to use it.
+    # loss.pcp_ratio stays 0 (tiny.py): no VGG19 weights offline; pass --config.loss.vgg_weights=... and a ratio.
     config.loss.l1_ratio = 1.0  # Stands in for the perceptual loss (deviation; official: 0).
     config.ema.kimg = 0.2  # G_ema half-life 200 images so the grids (drawn with G_ema) follow the short run.
     config.checkpoint.every_steps = 250  # Two checkpoints plus the final one.

@@ -4,15 +4,11 @@ face settings; it has no separate FFHQ cfg entry, so celeba512's 25000 kimg is u
 Run: mat-jax train --config configs/ffhq512.py --workdir runs/ffhq512 --config.data.path=/data/ffhq/images512
 """
 
-import importlib.util
-import pathlib
-
-_spec = importlib.util.spec_from_file_location("_celebahq512", pathlib.Path(__file__).with_name("celebahq512.py"))
-_base = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_base)
+from mat_jax.config import base_config
 
 
 def get_config():
-    config = _base.get_config()
+    config = base_config()
+    config.train.total_kimg = 25000  # As celebahq512.py (cfg celeba512).
     config.data.crop = "resize"  # FFHQ ships 1024x1024 faces: resize the whole face to 512 (identity on 512 files).
     return config

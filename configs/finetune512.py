@@ -10,21 +10,16 @@ command resumes from the run's own checkpoints. Start D from scratch with --conf
 CelebA-HQ_512.pkl works the same way. What differs from places512.py, and why:
 """
 
-import importlib.util
-import pathlib
-
-_spec = importlib.util.spec_from_file_location("_places512", pathlib.Path(__file__).with_name("places512.py"))
-_base = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_base)
+from mat_jax.config import base_config
 
 
 def get_config():
-    config = _base.get_config()
+    config = base_config()
     config.init.checkpoint = "Places_512_FullData.pkl"  # The released 512 model (G, D, G_ema); pass its real path.
     config.optimizer.g_lr = 1e-4  # 10x below the from-scratch rate: adapt the pretrained nets, do not retrain them.
     config.optimizer.d_lr = 1e-4  # Same for D, so neither net outruns the other early on.
     config.train.total_kimg = 2000  # 2 M images: a fine-tune, not the 50 M images of the full run.
-    config.ema.kimg = 10.0  # Official half-life; G_ema starts from the released G_ema.
+    # ema.kimg stays the official 10; G_ema starts from the released G_ema.
     config.checkpoint.every_steps = 1000  # Save more often on a short run.
     config.logging.grid_every_steps = 500  # Look at samples early: that is where a fine-tune goes right or wrong.
     return config

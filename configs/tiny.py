@@ -3,17 +3,12 @@
 Tests shrink it further with overrides (e.g. 32 px); see tests/test_train_*.py.
 """
 
-import importlib.util
-import pathlib
-
-_spec = importlib.util.spec_from_file_location("_places512", pathlib.Path(__file__).with_name("places512.py"))
-_base = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_base)
+from mat_jax.config import base_config
 
 
 def get_config():
-    config = _base.get_config()
-    config.model = _base.model_config(
+    config = base_config()
+    config.model.update(dict(
         resolution=64,  # Smallest size the stage-2 encoder (down to 16x16) supports comfortably.
         z_dim=32,  # Narrow latents.
         w_dim=32,
@@ -26,14 +21,14 @@ def get_config():
         stage1_depths=(2, 2, 2, 2, 2),  # Keeps one shifted block per windowed layer.
         stage1_window_sizes=(8, 8, 8, 8, 8),  # 32/16 maps windowed, 8x8 bottleneck global.
         mbstd_group_size=2,
-    )
-    config.data = _base.data_config(
+    ))
+    config.data.update(dict(
         source="demo",  # The bundled scikit-image photos (no dataset needed).
         resolution=64,  # Matches the model.
         num_workers=0,  # Decode in the trainer process (fast start, resumable onto any process count).
         read_threads=1,  # Two cores in CI.
         prefetch_batches=2,  # Small buffer.
-    )
+    ))
     config.train.global_batch_size = 8  # Divisible by 1, 2, 4 and 8 devices.
     config.train.total_steps = 4  # A few iterations.
     config.train.mbstd_shards = 2  # Fixed, so 1-device and 8-device runs compute the same statistic.

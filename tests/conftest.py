@@ -33,25 +33,6 @@ def golden_dir():
     return GOLDEN
 
 
-# Training-system modules test behaviour (resume, sharding, steps, recipes), not the convolution algorithm, and
-# compile many programs: they run on the direct convolution path, which compiles ~30 % faster than Winograd's 16
-# matmuls per layer. Winograd's values, gradients, second order and sharded runs are tested in test_winograd.py;
-# the model, golden and twin modules run with it on (the CPU default).
-DIRECT_CONV_MODULES = {"test_train_loop", "test_train_recipe", "test_train_sharding", "test_train_steps",
-                       "test_train_subprocess", "test_run_checkpoints", "test_finetune", "test_train_conditional"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _conv_path(request):
-    name = request.module.__name__.rsplit(".", 1)[-1]
-    if name not in DIRECT_CONV_MODULES:
-        yield
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MAT_JAX_WINOGRAD", "0")  # also inherited by the subprocesses these modules start
-        yield
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _release_compiled_programs():
     """Drop every compiled executable once a test module is done (its module fixtures are torn down first).

@@ -62,7 +62,7 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["train", "--config", "configs/tiny.py", "--workdir", str(tmp_path), "--config.train.nope=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("mat-jax train: error: no config field") and "train.nope" in err[0]
+    assert len(err) == 1 and err[0].startswith("mat-jax train: error: ") and "no config field 'train.nope'" in err[0]
     assert cli.main(["--help"]) == 0 and "exit status" in capsys.readouterr().out.lower()
 
 

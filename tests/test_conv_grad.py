@@ -1,4 +1,4 @@
-"""The custom-VJP convolution (`mat_jax/models/conv.py`) against XLA's own gradients."""
+"""The custom-VJP convolution (`mat_jax/kernels/conv.py`) against XLA's own gradients."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mat_jax.models import conv
+from mat_jax.kernels import conv
 
 # (B, H, W, Cin, Cout, kh, kw, stride, padding): every form MAT uses (3x3 same, 1x1, the polyphase
 # up-conv sub-kernels with one-sided padding, 3x3 stride 2 after the blur, 4x4 stride 2 valid) plus
@@ -47,9 +47,13 @@ def _rel(a, b):
     return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30)
 
 
+def _custom(x, k, s, p):
+    """The CPU default: custom gradients, Winograd where it applies."""
+    return conv.conv2d(x, k, s, p, algorithm="winograd")
+
+
 @pytest.fixture(autouse=True)
-def _custom(monkeypatch):
-    monkeypatch.setenv("MAT_JAX_CONV_GRAD", "custom")
+def _small_chunks(monkeypatch):
     monkeypatch.setattr(conv, "CHUNK_ELEMENTS", 2000)  # many row chunks even on small maps
 
 
@@ -59,7 +63,7 @@ def test_forward_and_vjp_match_xla(case, chunk, monkeypatch):
     monkeypatch.setattr(conv, "CHUNK_ELEMENTS", chunk)  # 35 output rows = 11 scanned chunks of 3 + a remainder of 2
     x, k, dy, s, p = _data(case)
     y_ref, vjp_ref = jax.vjp(lambda a, b: _xla(a, b, s, p), x, k)
-    y, vjp = jax.vjp(lambda a, b: conv.conv2d(a, b, s, p), x, k)
+    y, vjp = jax.vjp(lambda a, b: _custom(a, b, s, p), x, k)
     assert y.shape == y_ref.shape
     assert _rel(y, y_ref) < 1e-6
     for got, ref, name in zip(vjp(dy), vjp_ref(dy), ("dx", "dw"), strict=True):
@@ -77,13 +81,13 @@ def test_second_order_matches_xla(case):
         return jnp.sum(jnp.square(g))
 
     ref = jax.grad(lambda kk: penalty(_xla, kk))(k)
-    got = jax.jit(jax.grad(lambda kk: penalty(conv.conv2d, kk)))(k)
+    got = jax.jit(jax.grad(lambda kk: penalty(_custom, kk)))(k)
     assert _rel(got, ref) < 1e-5
 
 
 def test_bf16_gradients_close_to_float32():
     x, k, dy, s, p = _data(CASES[8], jnp.bfloat16)
-    _, vjp = jax.vjp(lambda a, b: conv.conv2d(a, b, s, p), x, k)
+    _, vjp = jax.vjp(lambda a, b: _custom(a, b, s, p), x, k)
     dx, dw = vjp(dy)
     assert dx.dtype == jnp.bfloat16 and dw.dtype == jnp.bfloat16
     f32 = [a.astype(jnp.float32) for a in (x, k, dy)]
@@ -92,11 +96,27 @@ def test_bf16_gradients_close_to_float32():
         assert _rel(got.astype(jnp.float32), ref) < 2e-2
 
 
-def test_mode_switch(monkeypatch):
-    monkeypatch.setenv("MAT_JAX_CONV_GRAD", "xla")
-    assert not conv.use_custom_grad()
-    monkeypatch.setenv("MAT_JAX_CONV_GRAD", "auto")
-    assert conv.use_custom_grad() == (jax.default_backend() == "cpu")
-    monkeypatch.setenv("MAT_JAX_CONV_GRAD", "fast")
+def test_algorithm_names_and_environment_overrides():
+    from mat_jax.kernels import settings
+
+    assert settings.algorithm_from_env({}, "cpu") == "winograd"
+    assert settings.algorithm_from_env({}, "gpu") == "xla"
+    assert settings.algorithm_from_env({"MAT_JAX_CONV_GRAD": "xla"}, "cpu") == "xla"
+    assert settings.algorithm_from_env({"MAT_JAX_CONV_GRAD": "custom"}, "tpu") == "winograd"
+    assert settings.algorithm_from_env({"MAT_JAX_WINOGRAD": "0"}, "cpu") == "custom"
     with pytest.raises(ValueError, match="MAT_JAX_CONV_GRAD"):
-        conv.use_custom_grad()
+        settings.algorithm_from_env({"MAT_JAX_CONV_GRAD": "fast"}, "cpu")
+    with pytest.raises(ValueError, match="MAT_JAX_WINOGRAD"):
+        settings.algorithm_from_env({"MAT_JAX_WINOGRAD": "yes"}, "cpu")
+    with pytest.raises(ValueError, match="convolution algorithm must be one of"):
+        settings.resolve("fast")
+    assert settings.resolve("custom") == "custom" and settings.resolve("auto") == settings.default_algorithm()
+
+
+def test_auto_is_fixed_once_per_process(monkeypatch):
+    """Setting the environment after the first convolution changes nothing: no compiled program can disagree."""
+    from mat_jax.kernels import settings
+
+    before = settings.default_algorithm()
+    monkeypatch.setenv("MAT_JAX_CONV_GRAD", "xla" if before != "xla" else "custom")
+    assert settings.default_algorithm() == before

@@ -156,5 +156,5 @@ def test_mismatched_architecture_lists_every_key(pickles, tmp_path):
 def test_cli_flags_reach_the_init_section():
     argv = ["mat-jax train", "--config", str(TINY), "--workdir", "/tmp/x",
             "--config.init.checkpoint=/w/Places_512_FullData.pkl", "--config.init.nets=('G', 'G_ema')"]
-    fv = train_cmd.parse(argv)
-    assert fv.config.init.checkpoint == "/w/Places_512_FullData.pkl" and tuple(fv.config.init.nets) == ("G", "G_ema")
+    _, config = train_cmd.parse(argv)
+    assert config.init.checkpoint == "/w/Places_512_FullData.pkl" and tuple(config.init.nets) == ("G", "G_ema")

@@ -21,6 +21,7 @@ FLOORS = {
     "mat_jax": 0,  # the package root (version only) and the dependency-free helpers below
     "mat_jax.runtime": 0,
     "mat_jax.viz": 0,
+    "mat_jax.kernels": 0,  # convolution algorithms for XLA:CPU (nothing of MAT); models call them
     "mat_jax.models": 0,  # Flax networks; models.config / models.constants are numpy-only
     "mat_jax.weights": 1,  # the layout table, its validator and CheckpointError (numpy-only)
     "mat_jax.torch_twin": 1,  # the PyTorch twin: builds from models.config / models.constants

@@ -81,7 +81,7 @@ def test_lr_transformer_gives_the_transformer_group_its_own_first_step():
 
 
 def test_ema_beta_official_half_life_and_ramp():
-    cfg = MATConfig(resolution=32, stage1_token_res=16)
+    cfg = MATConfig(resolution=32, stage1_token_res=16, conv="custom")
     r32 = steps.Recipe(model=cfg, global_batch=32, ema_kimg=10)
     assert float(steps.ema_beta(r32, 123)) == pytest.approx(0.997784, abs=1e-6)
     r64 = steps.Recipe(model=cfg, global_batch=64, ema_kimg=10)
@@ -93,7 +93,7 @@ def test_ema_beta_official_half_life_and_ramp():
 
 
 def test_phase_schedule_r1_every_16th_iteration():
-    r = steps.Recipe(model=MATConfig(resolution=32, stage1_token_res=16), global_batch=4)
+    r = steps.Recipe(model=MATConfig(resolution=32, stage1_token_res=16, conv="custom"), global_batch=4)
     sched = {i: steps.phases(i, r) for i in range(40)}
     assert [i for i, p in sched.items() if "Dreg" in p] == [0, 16, 32]
     assert [i for i, p in sched.items() if "Greg" in p] == list(range(0, 40, 4))
@@ -121,7 +121,8 @@ def test_adversarial_losses_vs_numpy():
 def tiny_d():
     from mat_jax.models import Discriminator
 
-    cfg = MATConfig(resolution=32, stage1_token_res=16, channel_base=256, channel_max=16, mbstd_group_size=2)
+    cfg = MATConfig(resolution=32, stage1_token_res=16, channel_base=256, channel_max=16, mbstd_group_size=2,
+                    conv="custom")
     d = Discriminator(cfg)
     x = jnp.zeros((4, 32, 32, 3))
     m = jnp.ones((4, 32, 32, 1))

@@ -1,4 +1,4 @@
-"""Winograd F(2x2,3x3) convolution (`mat_jax/models/winograd.py`) against XLA's direct convolution."""
+"""Winograd F(2x2,3x3) convolution (`mat_jax/kernels/winograd.py`) against XLA's direct convolution."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from golden_utils import errors
 
-from mat_jax.models import conv, winograd
+from mat_jax.kernels import conv, winograd
 
 # (B, H, W, Cin, Cout): square and non-square maps, channel counts that are not multiples of anything.
 CASES = [(2, 32, 32, 3, 5), (1, 34, 40, 6, 4), (2, 64, 32, 5, 7)]
@@ -98,7 +98,7 @@ def test_applies_only_to_3x3_same_stride1_even_maps(x_shape, w_shape, stride, pa
     assert winograd.applies(x_shape, w_shape, stride, pad) is expected
 
 
-def test_conv2d_dispatch_and_opt_out(monkeypatch):
+def test_conv2d_dispatch_by_algorithm(monkeypatch):
     calls = []
     real = winograd.conv3x3
 
@@ -107,18 +107,16 @@ def test_conv2d_dispatch_and_opt_out(monkeypatch):
         return real(x, w)
 
     monkeypatch.setattr(winograd, "conv3x3", spy)
-    monkeypatch.setenv("MAT_JAX_CONV_GRAD", "custom")
     x, k, _ = _data(CASES[0])
-    y = conv.conv2d(x, k, 1, 1)
+    y = conv.conv2d(x, k, 1, 1, algorithm="winograd")
     assert calls == [x.shape] and _rel(y, _xla(x, k)) < 2e-6
-    conv.conv2d(x[:, :31], k, 1, 1)  # odd height: direct path
+    conv.conv2d(x[:, :31], k, 1, 1, algorithm="winograd")  # odd height: direct path
     assert len(calls) == 1
-    monkeypatch.setenv("MAT_JAX_WINOGRAD", "0")
-    conv.conv2d(x, k, 1, 1)
+    for algorithm in ("custom", "xla"):
+        assert _rel(conv.conv2d(x, k, 1, 1, algorithm=algorithm), _xla(x, k)) < 2e-6
     assert len(calls) == 1
-    monkeypatch.setenv("MAT_JAX_WINOGRAD", "yes")
-    with pytest.raises(ValueError, match="MAT_JAX_WINOGRAD"):
-        conv.conv2d(x, k, 1, 1)
+    with pytest.raises(ValueError, match="convolution algorithm"):
+        conv.conv2d(x, k, 1, 1, algorithm="yes")
 
 
 def test_data_parallel_over_8_devices_equals_one_device():

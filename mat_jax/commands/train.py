@@ -18,17 +18,14 @@ HELP = "see `mat-jax train --help`"
 USAGE = "mat-jax train --config configs/NAME.py --workdir DIR [--config.KEY=VALUE ...] [--distributed ...]"
 
 
-def flag_values(argv: list[str] | None = None):
-    """The flags of `mat-jax train`. `argv` (with the program name first) is the command line to parse: config_flags
-    defines one flag per `--config.KEY` it finds there (it would look at sys.argv otherwise, which is not the
-    command line of an in-process call)."""
+def flag_values():
+    """The flags of `mat-jax train` other than the `--config.KEY=VALUE` overrides (those go through
+    `mat_jax.config.apply_overrides`, the same parser as `load_config`)."""
     from absl import flags
-    from ml_collections import config_flags
 
     fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "Training config file (configs/*.py); override fields with "
-                                    "--config.section.key=value.", flag_values=fv, lock_config=True,
-                                    sys_argv=None if argv is None else list(argv))
+    flags.DEFINE_string("config", None, "Training config file (configs/*.py); override fields with "
+                        "--config.section.key=value (a Python literal, or else the raw string).", flag_values=fv)
     flags.DEFINE_string("workdir", None, "Run directory: config.json, checkpoints/, samples/, metrics.jsonl, "
                         "tensorboard/, train.log. An existing run there is resumed.", flag_values=fv)
     flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (auto-detected cluster).",
@@ -43,21 +40,24 @@ def flag_values(argv: list[str] | None = None):
 
 
 def parse(argv: list[str]):
-    """Parsed flags of `argv` (program name first); UsageError naming the flag or config field at fault."""
+    """(flags, config) of `argv` (program name first); UsageError naming the flag or config field at fault."""
     from absl import flags
 
-    fv = flag_values(argv)
+    from mat_jax.config import ConfigError, load_config
+
+    overrides = [a[len("--config."):] for a in argv[1:] if a.startswith("--config.")]
+    fv = flag_values()
     try:
-        fv(argv)
+        fv([argv[0], *(a for a in argv[1:] if not a.startswith("--config."))])
     except flags.Error as e:
         raise UsageError(f"{e}; {HELP}") from e
-    except (AttributeError, KeyError) as e:  # config_flags resolving a --config.KEY that the config lacks
-        given = [a.split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")]
-        raise UsageError(f"no config field {str(e).strip(chr(34))} (overrides given: {', '.join(given)})"
-                         f"; {HELP}") from e
     if fv.config is None or not fv.workdir:
         raise UsageError(f"--config and --workdir are required; {HELP}")
-    return fv
+    try:
+        config = load_config(fv.config, overrides)
+    except ConfigError as e:
+        raise UsageError(f"{e}; {HELP}") from e
+    return fv, config
 
 
 def register(subparsers) -> None:
@@ -73,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
     argv = ["mat-jax train", *args.argv]
     flags.FLAGS.mark_as_parsed()  # grain worker processes read global absl flags
     if any(a in ("-h", "--help", "-help") for a in argv[1:]):
-        print(f"usage: {USAGE}\n\n{__doc__}\n{flag_values(argv).get_help()}")
+        print(f"usage: {USAGE}\n\n{__doc__}\n{flag_values().get_help()}")
         return 0
-    fv = parse(argv)
+    fv, config = parse(argv)
 
     import jax
 
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from mat_jax.train import loop
 
     try:
-        result = loop.train(fv.config, fv.workdir)
+        result = loop.train(config, fv.workdir)
     except loop.NonFiniteLossError as e:
         loop.log.error("%s", e)  # into train.log as well; mat_jax.cli reports it and exits 3
         raise

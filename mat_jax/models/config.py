@@ -11,11 +11,13 @@ import dataclasses
 import math
 from typing import Any
 
+from mat_jax.kernels.settings import ALGORITHMS as CONV_ALGORITHMS
 from mat_jax.models import constants
 
 ATTENTION_KINDS = ("mca", "window", "full")
 MASK_UPDATES = ("window_or", "none")
 BLOCK_KINDS = ("adjusted", "prenorm_residual")
+EXECUTION_FIELDS = ("conv",)  # fields that choose how the networks run, not what they compute
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +50,8 @@ class MATConfig:
     # ---- discriminator ----
     mbstd_group_size: int = 4  # Official constructor default (training uses min(8, per-device batch)).
     mbstd_num_channels: int = 1
+    # ---- execution (not architecture: same weights, same function up to float rounding) ----
+    conv: str = "auto"  # Convolution algorithm, mat_jax.kernels.settings: 'auto' | 'xla' | 'custom' | 'winograd'.
 
     def __post_init__(self):
         validate(self)
@@ -101,6 +105,11 @@ class MATConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def architecture(self) -> "MATConfig":
+        """This config with the execution fields (EXECUTION_FIELDS) at their defaults: equal for equal networks."""
+        return dataclasses.replace(self, **{f.name: f.default for f in dataclasses.fields(self)
+                                            if f.name in EXECUTION_FIELDS})
+
 
 def nf(cfg: MATConfig, res: int) -> int:
     """Channels at pixel resolution `res` (official table 512:64, 256:128, 128:256, <=64:512)."""
@@ -134,6 +143,8 @@ def validate(cfg: MATConfig) -> None:
         raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {cfg.attention!r}")
     if cfg.mask_update not in MASK_UPDATES:
         raise ValueError(f"mask_update must be one of {MASK_UPDATES}, got {cfg.mask_update!r}")
+    if cfg.conv not in CONV_ALGORITHMS:
+        raise ValueError(f"conv must be one of {CONV_ALGORITHMS}, got {cfg.conv!r}")
     if cfg.block not in BLOCK_KINDS:
         raise ValueError(f"block must be one of {BLOCK_KINDS}, got {cfg.block!r}")
     if cfg.channel_base // r < 1:

@@ -48,7 +48,8 @@ class DisBlock(nn.Module):
     out_features: int
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, x_BxHxWxC):  # -> [B, H/2, W/2, out_features]
+        x = x_BxHxWxC
         skip = EqConv2d(self.out_features, 1, "linear", down=2, use_bias=False, name="skip")(x, gain=SQRT_HALF)
         x = EqConv2d(self.in_features, 3, "lrelu", name="conv0")(x)
         x = EqConv2d(self.out_features, 3, "lrelu", down=2, name="conv1")(x, gain=SQRT_HALF)
@@ -59,8 +60,8 @@ class _FromRGB(nn.Module):
     features: int
 
     @nn.compact
-    def __call__(self, x):
-        return EqConv2d(self.features, 1, "lrelu", name="conv")(x)
+    def __call__(self, x_BxRxRxC):  # -> [B, R, R, features]
+        return EqConv2d(self.features, 1, "lrelu", name="conv")(x_BxRxRxC)
 
 
 def _branch(cfg: MATConfig, prefix: str, div: int, x: jax.Array, shards: int) -> jax.Array:
@@ -91,7 +92,10 @@ class Discriminator(nn.Module):
 
     @nn.compact
     def __call__(self, images, masks, images_stg1, c=None, return_features=False, mbstd_shards: int = 1):
-        """mbstd_shards: compute the minibatch-std statistic per contiguous batch shard (set it to the
+        """images [B, R, R, 3] in [-1, 1], masks [B, R, R, 1] (1 = known), images_stg1 [B, R, R, 3], c [B, c_dim]
+        -> (logits [B, 1], stage-1 logits [B, 1]) (and the features with return_features).
+
+        mbstd_shards: compute the minibatch-std statistic per contiguous batch shard (set it to the
         number of data-parallel devices to reproduce the official per-GPU statistic)."""
         cfg = self.cfg
         c4 = nf(cfg, 4)

@@ -24,11 +24,12 @@ class DecStyleBlock(nn.Module):
     img_channels: int
 
     @nn.compact
-    def __call__(self, x, img, style, skip):
-        x = StyleConv(self.dim, 3, up=2, use_noise=False, name="conv0")(x, style)
-        x = x + skip
-        x = StyleConv(self.dim, 3, use_noise=False, name="conv1")(x, style)
-        img = ToRGB(self.img_channels, name="toRGB")(x, style, img)
+    def __call__(self, x_BxhxwxC, img_Bxhxwx3, style_BxS, skip_BxHxWxC):
+        """H = 2h -> (x [B, H, W, dim], img [B, H, W, 3])."""
+        x = StyleConv(self.dim, 3, up=2, use_noise=False, name="conv0")(x_BxhxwxC, style_BxS)
+        x = x + skip_BxHxWxC
+        x = StyleConv(self.dim, 3, use_noise=False, name="conv1")(x, style_BxS)
+        img = ToRGB(self.img_channels, name="toRGB")(x, style_BxS, img_Bxhxwx3)
         return x, img
 
 

@@ -55,6 +55,8 @@ class Generator(nn.Module):
 
     def __call__(self, images, masks, z, c=None, truncation_psi=1.0, truncation_cutoff=None,
                  noise_mode="random", smm_maps=None, noises=None, update_w_avg=False):
+        """images [B, R, R, 3] in [-1, 1], masks [B, R, R, 1] (1 = known), z [B, z_dim], c [B, c_dim] or None
+        -> (final [B, R, R, 3], stage1 [B, R, R, 3])."""
         ws = self.map(z, c, truncation_psi, truncation_cutoff, update_w_avg)
         final, out1, _ = self.synthesize(images, masks, ws, noise_mode, smm_maps, noises)
         return final, out1

@@ -19,6 +19,18 @@ from mat_jax.models import ops
 Array = jax.Array
 
 
+def conv_algorithm(module: nn.Module) -> str:
+    """The convolution algorithm of the network a layer belongs to: `cfg.conv` of the nearest enclosing module that
+    holds a `MATConfig` (static, so part of what jit traces); 'auto' for a layer used on its own."""
+    m = module
+    while isinstance(m, nn.Module):
+        cfg = getattr(m, "cfg", None)
+        if cfg is not None and hasattr(cfg, "conv"):
+            return cfg.conv
+        m = m.parent
+    return "auto"
+
+
 def _normal_init(scale: float) -> Callable:
     def init(key, shape, dtype=jnp.float32):
         return jax.random.normal(key, shape, dtype) * scale
@@ -61,7 +73,7 @@ class EqConv2d(nn.Module):
     def __call__(self, x: Array, gain: float = 1.0) -> Array:  # [B,H,W,Cin] -> [B,H',W',Cout]
         k, cin = self.kernel_size, x.shape[-1]
         w = self.param("weight", _normal_init(1.0), (k, k, cin, self.features))
-        y = ops.conv2d_resample(x, w * (1.0 / math.sqrt(cin * k * k)), up=self.up, down=self.down)
+        y = ops.conv2d_resample(x, w * (1.0 / math.sqrt(cin * k * k)), self.up, self.down, conv_algorithm(self))
         b = self.param("bias", nn.initializers.zeros, (self.features,)) if self.use_bias else None
         return ops.bias_act(y, b, self.act, gain=ops.default_gain(self.act) * gain)
 
@@ -110,7 +122,7 @@ class ModulatedConv2d(nn.Module):
         w = self.param("weight", _normal_init(1.0), (k, k, cin, self.features))
         s = EqDense(cin, bias_init=1.0, name="affine")(style)  # [B, Cin]
         wg = w * (1.0 / math.sqrt(cin * k * k))
-        y = ops.conv2d_resample(x * s[:, None, None, :].astype(x.dtype), wg, up=self.up)
+        y = ops.conv2d_resample(x * s[:, None, None, :].astype(x.dtype), wg, self.up, 1, conv_algorithm(self))
         if self.demodulate:
             wsq = jnp.sum(jnp.square(wg.astype(jnp.float32)), axis=(0, 1))  # [Cin, Cout]
             d = jax.lax.rsqrt(jnp.square(s.astype(jnp.float32)) @ wsq + 1e-8)  # [B, Cout]

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mat_jax.models import conv
+from mat_jax.kernels import conv
 from mat_jax.models.constants import FIR_TAPS as _TAPS
 from mat_jax.models.constants import resample_filter as resample_filter_2d  # noqa: F401  (the official buffer)
 
@@ -87,27 +87,24 @@ def upsample2d(x: jax.Array) -> jax.Array:
     return fir_2d(pad_hw(zero_stuff(x), 2), gain=4.0)
 
 
-def conv2d(x: jax.Array, w_hwio: jax.Array, stride: int = 1, padding: int | tuple = 0) -> jax.Array:
-    """Plain cross-correlation, NHWC x HWIO -> NHWC (CPU-friendly gradients: see `models/conv.py`)."""
-    return conv.conv2d(x, w_hwio, stride, padding)
-
-
-def conv2d_resample(x: jax.Array, w_hwio: jax.Array, up: int = 1, down: int = 1) -> jax.Array:
+def conv2d_resample(x_BxHxWxCin: jax.Array, w_hwio: jax.Array, up: int = 1, down: int = 1,
+                    algorithm: str = "auto") -> jax.Array:
     """`conv2d_resample` with padding k//2 for the MAT cases: k x k plain, 3x3/1x1 down=2, 3x3 up=2.
 
-    x: [B,H,W,Cin], w: [k,k,Cin,Cout] (already gain-scaled) -> [B,H*up/down,W*up/down,Cout].
+    x: [B,H,W,Cin], w: [k,k,Cin,Cout] (already gain-scaled) -> [B,H*up/down,W*up/down,Cout]; `algorithm` is the
+    convolution algorithm of `mat_jax.kernels` (static: `MATConfig.conv`).
     """
-    k = w_hwio.shape[0]
+    x, k = x_BxHxWxCin, w_hwio.shape[0]
     if up == 1 and down == 1:
-        return conv2d(x, w_hwio, padding=k // 2)
+        return conv.conv2d(x, w_hwio, padding=k // 2, algorithm=algorithm)
     if up == 1 and down == 2:
         if k == 1:
-            return conv2d(downsample2d_1x1(x), w_hwio)
+            return conv.conv2d(downsample2d_1x1(x), w_hwio, algorithm=algorithm)
         if k == 3:
-            return conv2d(blur_down_pre(x), w_hwio, stride=2)
+            return conv.conv2d(blur_down_pre(x), w_hwio, stride=2, algorithm=algorithm)
     if up == 2 and down == 1 and k == 3:
         # Correlation with the unflipped kernel on the zero-stuffed input (pad 2) -> 2H+1, then 4f FIR.
-        return upconv3x3_fir(x, w_hwio)
+        return upconv3x3_fir(x, w_hwio, algorithm)
     raise NotImplementedError(f"conv2d_resample: kernel {k}, up={up}, down={down} is not used by MAT")
 
 
@@ -134,7 +131,7 @@ def _up_fir_1d(e: jax.Array, o: jax.Array, axis: int) -> tuple[jax.Array, jax.Ar
     return z_even, z_odd
 
 
-def upconv3x3_fir(x: jax.Array, w_hwio: jax.Array) -> jax.Array:
+def upconv3x3_fir(x_BxHxWxCin: jax.Array, w_hwio: jax.Array, algorithm: str = "auto") -> jax.Array:
     """3x3 up=2 conv of conv2d_resample: correlation of the zero-stuffed, 2-padded input followed by
     the 4f FIR (pad 1), computed in polyphase form. [B,H,W,Cin] -> [B,2H,2W,Cout].
 
@@ -143,10 +140,15 @@ def upconv3x3_fir(x: jax.Array, w_hwio: jax.Array) -> jax.Array:
     (no multiplications by inserted zeros: 4x fewer FLOPs); the FIR is then applied per phase and
     the four output phases are interleaved once. Equals the direct recipe up to float rounding.
     """
-    ee = conv2d(x, w_hwio[0::2, 0::2], padding=((1, 1), (1, 1)))  # y[2p, 2q]     [B, H+1, W+1, C]
-    eo = conv2d(x, w_hwio[0::2, 1:2], padding=((1, 1), (0, 0)))  # y[2p, 2q+1]   [B, H+1, W, C]
-    oe = conv2d(x, w_hwio[1:2, 0::2], padding=((0, 0), (1, 1)))  # y[2p+1, 2q]   [B, H, W+1, C]
-    oo = conv2d(x, w_hwio[1:2, 1:2])  # y[2p+1, 2q+1] [B, H, W, C]
+    x = x_BxHxWxCin
+
+    def conv2d(w, padding=0):
+        return conv.conv2d(x, w, padding=padding, algorithm=algorithm)
+
+    ee = conv2d(w_hwio[0::2, 0::2], padding=((1, 1), (1, 1)))  # y[2p, 2q]     [B, H+1, W+1, C]
+    eo = conv2d(w_hwio[0::2, 1:2], padding=((1, 1), (0, 0)))  # y[2p, 2q+1]   [B, H+1, W, C]
+    oe = conv2d(w_hwio[1:2, 0::2], padding=((0, 0), (1, 1)))  # y[2p+1, 2q]   [B, H, W+1, C]
+    oo = conv2d(w_hwio[1:2, 1:2])  # y[2p+1, 2q+1] [B, H, W, C]
     re_e, ro_e = _up_fir_1d(ee, oe, axis=1)  # rows filtered, even columns: [B, H, W+1, C] each
     re_o, ro_o = _up_fir_1d(eo, oo, axis=1)  # rows filtered, odd columns:  [B, H, W, C] each
     z_ee, z_eo = _up_fir_1d(re_e, re_o, axis=2)  # even output rows: [B, H, W, C] each

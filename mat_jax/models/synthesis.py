@@ -17,8 +17,8 @@ class Encoder(nn.Module):
     cfg: MATConfig
 
     @nn.compact
-    def __call__(self, x):  # [B, R, R, 7]
-        cfg, out = self.cfg, {}
+    def __call__(self, x_BxRxRx7):  # [mask - 0.5, composite, masked image] -> {log2 r: [B, r, r, nf(r)]}
+        x, cfg, out = x_BxRxRx7, self.cfg, {}
         res = cfg.resolution
         while res >= 16:
             c = nf(cfg, res)
@@ -36,8 +36,8 @@ class _EncFromRGB(nn.Module):
     features: int
 
     @nn.compact
-    def __call__(self, x):
-        x = EqConv2d(self.features, 1, "lrelu", name="conv0")(x)
+    def __call__(self, x_BxRxRx7):  # -> [B, R, R, features]
+        x = EqConv2d(self.features, 1, "lrelu", name="conv0")(x_BxRxRx7)
         return EqConv2d(self.features, 3, "lrelu", name="conv1")(x)
 
 
@@ -45,8 +45,8 @@ class _ConvBlockDown(nn.Module):
     features: int
 
     @nn.compact
-    def __call__(self, x):
-        x = EqConv2d(self.features, 3, "lrelu", down=2, name="conv0")(x)
+    def __call__(self, x_BxHxWxC):  # -> [B, H/2, W/2, features]
+        x = EqConv2d(self.features, 3, "lrelu", down=2, name="conv0")(x_BxHxWxC)
         return EqConv2d(self.features, 3, "lrelu", name="conv1")(x)
 
 
@@ -56,7 +56,8 @@ class ToStyle(nn.Module):
     features: int
 
     @nn.compact
-    def __call__(self, x):  # [B,16,16,C]
+    def __call__(self, x_Bx16x16xC):  # -> gs [B, features]
+        x = x_Bx16x16xC
         c = x.shape[-1]
         for i in range(3):
             x = EqConv2d(c, 3, "lrelu", down=2, name=f"conv_{i}")(x)
@@ -71,18 +72,19 @@ class DecBlock(nn.Module):
     img_channels: int
 
     @nn.compact
-    def __call__(self, x, img, ws, gs, skip, noise_mode, noises):
+    def __call__(self, x_BxhxwxC, img_Bxhxwx3, ws_BxNxW, gs_BxG, skip_BxRxRxF, noise_mode, noises):
+        """h = w = R/2 -> (x [B, R, R, features], img [B, R, R, 3])."""
         r = self.res.bit_length() - 1
 
-        def style(i):
-            return jnp.concatenate([ws[:, i], gs], axis=-1)
+        def style(i):  # [B, W + G]
+            return jnp.concatenate([ws_BxNxW[:, i], gs_BxG], axis=-1)
 
         x = StyleConv(self.features, 3, up=2, resolution=self.res, name="conv0")(
-            x, style(2 * r - 9), noise_mode, noises.get(f"Dec_{self.res}x{self.res}/conv0"))
-        x = x + skip
+            x_BxhxwxC, style(2 * r - 9), noise_mode, noises.get(f"Dec_{self.res}x{self.res}/conv0"))
+        x = x + skip_BxRxRxF
         x = StyleConv(self.features, 3, resolution=self.res, name="conv1")(
             x, style(2 * r - 8), noise_mode, noises.get(f"Dec_{self.res}x{self.res}/conv1"))
-        img = ToRGB(self.img_channels, name="toRGB")(x, style(2 * r - 7), img)
+        img = ToRGB(self.img_channels, name="toRGB")(x, style(2 * r - 7), img_Bxhxwx3)
         return x, img
 
 
@@ -93,12 +95,13 @@ class _DecBlockFirst(nn.Module):
     img_channels: int
 
     @nn.compact
-    def __call__(self, x, ws, gs, skip, noise_mode, noises):
-        x = EqConv2d(x.shape[-1], 3, "lrelu", name="conv0")(x)
-        x = x + skip
+    def __call__(self, x_Bx16x16xC, ws_BxNxW, gs_BxG, skip_Bx16x16xC, noise_mode, noises):
+        """-> (x [B, 16, 16, features], img [B, 16, 16, 3])."""
+        x = EqConv2d(x_Bx16x16xC.shape[-1], 3, "lrelu", name="conv0")(x_Bx16x16xC)
+        x = x + skip_Bx16x16xC
         x = StyleConv(self.features, 3, resolution=16, name="conv1")(
-            x, jnp.concatenate([ws[:, 0], gs], -1), noise_mode, noises.get("Dec_16x16/conv1"))
-        img = ToRGB(self.img_channels, name="toRGB")(x, jnp.concatenate([ws[:, 1], gs], -1))
+            x, jnp.concatenate([ws_BxNxW[:, 0], gs_BxG], -1), noise_mode, noises.get("Dec_16x16/conv1"))
+        img = ToRGB(self.img_channels, name="toRGB")(x, jnp.concatenate([ws_BxNxW[:, 1], gs_BxG], -1))
         return x, img
 
 
@@ -106,15 +109,16 @@ class Decoder(nn.Module):
     cfg: MATConfig
 
     @nn.compact
-    def __call__(self, x, ws, gs, feats, noise_mode, noises):
-        cfg, aux = self.cfg, {}
-        x, img = _DecBlockFirst(nf(cfg, 16), cfg.img_channels, name="Dec_16x16")(x, ws, gs, feats[4], noise_mode,
-                                                                                 noises)
+    def __call__(self, x_Bx16x16xC, ws_BxNxW, gs_BxG, feats, noise_mode, noises):
+        """feats: {log2 r: [B, r, r, nf(r)]} of the encoder -> (img [B, R, R, 3], aux)."""
+        cfg, aux, ws = self.cfg, {}, ws_BxNxW
+        x, img = _DecBlockFirst(nf(cfg, 16), cfg.img_channels, name="Dec_16x16")(
+            x_Bx16x16xC, ws, gs_BxG, feats[4], noise_mode, noises)
         aux["dec_16x16_x"], aux["dec_16x16_img"] = x, img
         for r in range(5, cfg.res_log2 + 1):
             res = 2**r
             x, img = DecBlock(res, nf(cfg, res), cfg.img_channels, name=f"Dec_{res}x{res}")(
-                x, img, ws, gs, feats[r], noise_mode, noises)
+                x, img, ws, gs_BxG, feats[r], noise_mode, noises)
             aux[f"dec_{res}x{res}_x"], aux[f"dec_{res}x{res}_img"] = x, img
         return img, aux
 
@@ -131,6 +135,8 @@ class SynthesisNet(nn.Module):
 
     @nn.compact
     def __call__(self, images, masks, ws, noise_mode="random", smm_maps=None, noises=None):
+        # images [B, R, R, 3] in [-1, 1], masks [B, R, R, 1] (1 = known), ws [B, num_ws, w_dim]
+        # -> (final [B, R, R, 3], stage-1 output [B, R, R, 3], aux {name: intermediate})
         cfg = self.cfg
         noises = noises or {}
         map1, map2 = (None, None) if smm_maps is None else smm_maps

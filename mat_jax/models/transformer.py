@@ -67,8 +67,8 @@ class _Mlp(nn.Module):
     out: int
 
     @nn.compact
-    def __call__(self, x):
-        x = EqDense(self.hidden, act="lrelu", name="fc1")(x)
+    def __call__(self, tokens_BxLxC):  # -> [B, L, out]
+        x = EqDense(self.hidden, act="lrelu", name="fc1")(tokens_BxLxC)
         return EqDense(self.out, name="fc2")(x)
 
 
@@ -137,5 +137,5 @@ class _Resampler(nn.Module):
     up: int
 
     @nn.compact
-    def __call__(self, f, m):
-        return PartialConv2d(self.dim, 3, "lrelu", up=self.up, down=self.down, name="conv")(f, m)
+    def __call__(self, f_BxHxWxC, mask_BxHxWx1):  # -> (f, mask) at H*up/down; mask None for up-sampling
+        return PartialConv2d(self.dim, 3, "lrelu", up=self.up, down=self.down, name="conv")(f_BxHxWxC, mask_BxHxWx1)

@@ -22,7 +22,7 @@ from mat_jax.config import model_config
 from mat_jax.data import pipeline
 from mat_jax.train import finetune, logs, programs, run_dir, sharding, steps
 from mat_jax.train.checkpoint import Checkpointer
-from mat_jax.train.optim import optimizers_from_config
+from mat_jax.train.steps import recipe_from_config  # noqa: F401  (loop.recipe_from_config: the loop's entry)
 
 log = logs.log
 
@@ -50,19 +50,6 @@ def resolve_model_config(config, data_cfg: pipeline.DataConfig):
         raise ValueError(f"model.c_dim={cfg.c_dim} but data.labels={data_cfg.labels!r} gives num_classes={n}; "
                          "set model.c_dim=0 (taken from the data) or to the number of classes")
     return cfg
-
-
-def recipe_from_config(config, mesh, model=None) -> steps.Recipe:
-    """The Recipe of `config`; `model` (a resolved MATConfig, see resolve_model_config) replaces config.model."""
-    g_adam, d_adam = optimizers_from_config(config.optimizer)
-    shards = config.train.mbstd_shards or mesh.size
-    return steps.Recipe(
-        model=model_config(config) if model is None else model, global_batch=int(config.train.global_batch_size),
-        style_mixing_prob=float(config.loss.style_mixing_prob), truncation_psi=float(config.loss.truncation_psi),
-        pcp_ratio=float(config.loss.pcp_ratio), l1_ratio=float(config.loss.l1_ratio),
-        r1_gamma=float(config.loss.r1_gamma), d_reg_interval=int(config.optimizer.d_reg_interval),
-        ema_kimg=float(config.ema.kimg), ema_rampup=None if config.ema.rampup is None else float(config.ema.rampup),
-        mbstd_shards=int(shards), compute_dtype=str(config.train.compute_dtype), g_adam=g_adam, d_adam=d_adam)
 
 
 def total_steps(config) -> int:

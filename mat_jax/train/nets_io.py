@@ -50,9 +50,9 @@ class LoadedNets:
 
 def is_official_architecture(cfg: MATConfig) -> bool:
     """True when `cfg`'s weights have the released networks' layout (the official `Generator`/`Discriminator` at
-    a supported resolution; the minibatch-std group size changes no weight)."""
-    return (cfg.resolution in SUPPORTED_RESOLUTIONS
-            and cfg.replace(mbstd_group_size=MATConfig.mbstd_group_size) == MATConfig(resolution=cfg.resolution))
+    a supported resolution; neither the minibatch-std group size nor the execution fields change a weight)."""
+    return (cfg.resolution in SUPPORTED_RESOLUTIONS and cfg.architecture().replace(
+        mbstd_group_size=MATConfig.mbstd_group_size) == MATConfig(resolution=cfg.resolution))
 
 
 def _check_nets(nets: tuple[str, ...]) -> None:
@@ -65,6 +65,8 @@ def _retarget(loaded: LoadedNets, cfg: MATConfig | None) -> LoadedNets:
     """The same weights as variables of `cfg` (through the official names: mismatches list every key)."""
     if cfg is None or cfg == loaded.cfg:
         return loaded
+    if cfg.architecture() == loaded.cfg.architecture():  # only how the networks run differs
+        return dataclasses.replace(loaded, cfg=cfg)
     nets = {}
     for name, variables in loaded.nets.items():
         kind = NET_KIND[name]

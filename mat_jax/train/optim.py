@@ -67,11 +67,34 @@ def sanitize_grads(grads):
     return jax.tree.map(lambda g: jnp.nan_to_num(g, nan=0.0, posinf=1e5, neginf=-1e5), grads)
 
 
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """The config's `optimizer` section, before the lazy-regularisation scaling (defaults: the official README
+    command; the training config is built from these, so they are written only here)."""
+
+    g_lr: float = 0.001  # G Adam learning rate (README --lr=0.001 -> 8e-4 after the scaling)
+    d_lr: float = 0.001  # D Adam learning rate (-> 9.4118e-4)
+    betas: tuple[float, float] = (0.0, 0.99)  # Adam betas (beta ** c, c = I / (I + 1))
+    eps: float = 1e-8  # Adam epsilon
+    g_reg_interval: int = 4  # G lazy-reg interval: only scales G's Adam (MAT's G regulariser is disabled)
+    d_reg_interval: int = 16  # lazy R1 every this many iterations; scales D's Adam and the R1 gain
+    g_lr_transformer: float | None = None  # official --lrt: G transformer parameters' own rate (None = g_lr)
+
+    def settings(self) -> tuple[AdamSettings, AdamSettings]:
+        """(G settings, D settings) after the lazy-regularisation scaling."""
+        betas = tuple(self.betas)
+        if len(betas) != 2:
+            raise ValueError(f"optimizer.betas must have two values, got {betas}")
+        g = lazy_reg_adam(self.g_lr, betas, self.eps, self.g_reg_interval, self.g_lr_transformer)
+        d = lazy_reg_adam(self.d_lr, betas, self.eps, self.d_reg_interval)
+        return g, d
+
+
 def optimizers_from_config(opt_cfg) -> tuple[AdamSettings, AdamSettings]:
-    """(G settings, D settings) from the config's `optimizer` section."""
-    betas = tuple(opt_cfg.betas)
-    if len(betas) != 2:
-        raise ValueError(f"optimizer.betas must have two values, got {betas}")
-    g = lazy_reg_adam(opt_cfg.g_lr, betas, opt_cfg.eps, opt_cfg.g_reg_interval, opt_cfg.get("g_lr_transformer"))
-    d = lazy_reg_adam(opt_cfg.d_lr, betas, opt_cfg.eps, opt_cfg.d_reg_interval)
-    return g, d
+    """(G settings, D settings) from the config's `optimizer` section (unknown keys rejected, naming them)."""
+    items = dict(opt_cfg.items()) if hasattr(opt_cfg, "items") else dict(opt_cfg)
+    known = {f.name for f in dataclasses.fields(OptimizerConfig)}
+    unknown = sorted(set(items) - known)
+    if unknown:
+        raise ValueError(f"unknown optimizer config keys {unknown}; known keys: {sorted(known)}")
+    return OptimizerConfig(**items).settings()

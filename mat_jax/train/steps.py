@@ -38,7 +38,7 @@ import optax
 from mat_jax.models import Discriminator, Generator
 from mat_jax.models.config import MATConfig
 from mat_jax.train import losses
-from mat_jax.train.optim import AdamSettings, sanitize_grads
+from mat_jax.train.optim import AdamSettings, OptimizerConfig, optimizers_from_config, sanitize_grads
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -54,13 +54,13 @@ class Recipe:
     pcp_ratio: float = 0.1  # weight of the perceptual loss (0 = off, no VGG needed)
     l1_ratio: float = 0.0  # weight of an L1(final, real) term; 0 = official (logged only)
     r1_gamma: float = 10.0  # R1 weight on both D branches
-    d_reg_interval: int = 16  # lazy R1 every this many iterations (its loss is multiplied by it)
+    d_reg_interval: int = OptimizerConfig.d_reg_interval  # lazy R1 every this many iterations (loss multiplied by it)
     ema_kimg: float = 10.0  # G_ema half-life in thousands of images
     ema_rampup: float | None = None  # None = no ramp; else half-life <= images seen * rampup
     mbstd_shards: int = 1  # contiguous batch shards for the D minibatch-std statistic
     compute_dtype: str = "float32"  # float32 | bfloat16 (parameters stay float32 masters)
-    g_adam: AdamSettings = AdamSettings(8e-4, 0.0, 0.99**0.8, 1e-8, 4)
-    d_adam: AdamSettings = AdamSettings(0.001 * 16 / 17, 0.0, 0.99 ** (16 / 17), 1e-8, 16)
+    g_adam: AdamSettings = OptimizerConfig().settings()[0]  # official: lr 8e-4, betas (0, 0.99 ** 0.8)
+    d_adam: AdamSettings = OptimizerConfig().settings()[1]  # official: lr 0.001 * 16/17, betas (0, 0.99 ** (16/17))
 
     def __post_init__(self):
         if self.compute_dtype not in COMPUTE_DTYPES:
@@ -77,6 +77,35 @@ class Recipe:
     @property
     def discriminator(self) -> Discriminator:
         return Discriminator(self.model)
+
+
+# Recipe field -> its key in the training config. The defaults are the dataclass's: mat_jax.config.base_config
+# writes them into the config through this table and `recipe_from_config` reads them back (g_adam / d_adam come from
+# the `optimizer` section, `model` from `model`).
+CONFIG_KEYS = {
+    "global_batch": "train.global_batch_size", "mbstd_shards": "train.mbstd_shards",
+    "compute_dtype": "train.compute_dtype", "style_mixing_prob": "loss.style_mixing_prob",
+    "truncation_psi": "loss.truncation_psi", "pcp_ratio": "loss.pcp_ratio", "l1_ratio": "loss.l1_ratio",
+    "r1_gamma": "loss.r1_gamma", "d_reg_interval": "optimizer.d_reg_interval", "ema_kimg": "ema.kimg",
+    "ema_rampup": "ema.rampup",
+}
+
+
+def recipe_from_config(config, mesh, model: MATConfig | None = None) -> Recipe:
+    """The Recipe of a training config; `model` (a resolved MATConfig, see loop.resolve_model_config) replaces
+    config.model, and train.mbstd_shards = 0 means one shard per device of `mesh`."""
+    from mat_jax.config import model_config
+
+    types = {f.name: f.type for f in dataclasses.fields(Recipe)}  # "float", "int", "float | None", ...
+    values = {}
+    for field, key in CONFIG_KEYS.items():
+        section, name = key.split(".")
+        value = config[section][name]
+        cast = {"float": float, "int": int, "str": str}[types[field].split(" |")[0]]
+        values[field] = None if value is None else cast(value)
+    values["mbstd_shards"] = int(values["mbstd_shards"] or mesh.size)
+    g_adam, d_adam = optimizers_from_config(config.optimizer)
+    return Recipe(model=model_config(config) if model is None else model, g_adam=g_adam, d_adam=d_adam, **values)
 
 
 def phases(step: int, recipe: Recipe) -> tuple[str, ...]:

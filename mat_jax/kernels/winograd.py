@@ -15,8 +15,8 @@ custom VJP keeps the gradients in Winograd form: the input gradient is the trans
 dM @ U^T and the weight gradient is G^T (sum over tiles of V^T dM) G, again 16 matmuls each, with
 dM the transposed output transform of dy. The VJP is itself plain JAX ops, so second-order AD (R1) works.
 
-Used by `conv.conv2d` on the CPU backend for 3x3, stride 1, padding 1 on maps with even H and W of at
-least `MIN_SIZE` (measured faster there, benchmarks/bench_conv.py); `MAT_JAX_WINOGRAD=0` turns it off.
+Used by `conv.conv2d` with algorithm 'winograd' (the CPU default) for 3x3, stride 1, padding 1 on maps with
+even H and W of at least `MIN_SIZE` (measured faster there, benchmarks/bench_conv.py).
 """
 
 from __future__ import annotations

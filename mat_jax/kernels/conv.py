@@ -17,44 +17,28 @@ at ~60 GFLOP/s. On CPU, `conv2d` therefore carries a custom VJP:
             gradient [rows*W, Cout] in one matmul (float32 accumulation). Also on small maps: XLA's
             weight gradient of the 2x2/2x1/1x2 polyphase sub-kernels at 32x32x512 ran below 1 GFLOP/s.
 
-3x3 stride-1 'same' convolutions on even maps of at least 32x32 (most of MAT's FLOPs) go further: they
-run as Winograd F(2x2,3x3) (`winograd.py`, 2.25x fewer multiplications, its own VJP), unless
-MAT_JAX_WINOGRAD=0.
+With algorithm 'winograd', 3x3 stride-1 'same' convolutions on even maps of at least 32x32 (most of
+MAT's FLOPs) go further: they run as Winograd F(2x2,3x3) (`winograd.py`, 2.25x fewer multiplications, its
+own VJP).
 
 Values and gradients equal XLA's up to float rounding (tests/test_conv_grad.py; stride-1 k>1 forward
-values are XLA's own). `MAT_JAX_CONV_GRAD=xla` turns the custom VJP off (benchmarks compare
-both); the default `auto` uses it on the CPU backend only (GPU/TPU convolution gradients are fast).
+values are XLA's own). The algorithm is a static argument (`MATConfig.conv` in the models), so it is part
+of what `jit` traces; 'auto' is `mat_jax.kernels.default_algorithm()`, fixed once per process.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
 
-from mat_jax.models import winograd
+from mat_jax.kernels import winograd
+from mat_jax.kernels.settings import resolve
 
 Padding = tuple[tuple[int, int], tuple[int, int]]
 DN = ("NHWC", "HWIO", "NHWC")
 CHUNK_ELEMENTS = 1 << 20  # im2col elements per chunk (4 MiB in float32)
-
-
-def use_custom_grad() -> bool:
-    """Whether `conv2d` uses the custom VJP: MAT_JAX_CONV_GRAD = auto (CPU only) | custom | xla."""
-    mode = os.environ.get("MAT_JAX_CONV_GRAD", "auto")
-    if mode not in ("auto", "custom", "xla"):
-        raise ValueError(f"MAT_JAX_CONV_GRAD={mode!r}: expected 'auto', 'custom' or 'xla'")
-    return mode == "custom" or (mode == "auto" and jax.default_backend() == "cpu")
-
-
-def use_winograd() -> bool:
-    """Whether 3x3 stride-1 'same' convs on the custom path use Winograd F(2x2,3x3): MAT_JAX_WINOGRAD = 1 | 0."""
-    mode = os.environ.get("MAT_JAX_WINOGRAD", "1")
-    if mode not in ("0", "1"):
-        raise ValueError(f"MAT_JAX_WINOGRAD={mode!r}: expected '1' or '0'")
-    return mode == "1"
 
 
 def normalize_padding(padding: int | tuple) -> Padding:
@@ -64,15 +48,22 @@ def normalize_padding(padding: int | tuple) -> Padding:
     return ((int(a), int(b)), (int(c), int(d)))
 
 
-def conv2d(x: jax.Array, w_hwio: jax.Array, stride: int = 1, padding: int | tuple = 0) -> jax.Array:
-    """Cross-correlation: x [B,H,W,Cin], w [kh,kw,Cin,Cout] -> [B,Ho,Wo,Cout] (w cast to x's dtype)."""
+def conv2d(x_BxHxWxCin: jax.Array, w_hwio: jax.Array, stride: int = 1, padding: int | tuple = 0,
+           algorithm: str = "auto") -> jax.Array:
+    """Cross-correlation: x [B,H,W,Cin], w [kh,kw,Cin,Cout] -> [B,Ho,Wo,Cout] (w cast to x's dtype).
+
+    algorithm: 'xla' (XLA's conv and gradients) | 'custom' (this module's VJP) | 'winograd' (custom, and
+    Winograd for the 3x3 stride-1 'same' case where it applies) | 'auto' (the process default)."""
+    x = x_BxHxWxCin
+    algorithm = resolve(algorithm)
     pad = normalize_padding(padding)
     w = w_hwio.astype(x.dtype)
-    if use_custom_grad():
-        if use_winograd() and winograd.applies(x.shape, w.shape, int(stride), pad):
-            return winograd.conv3x3(x, w)  # w already in x's dtype
-        return _conv(x, w, int(stride), pad)
-    return _xla_conv(x, w, stride, pad)
+    if algorithm == "xla":
+        return _xla_conv(x, w, stride, pad)
+    use_winograd = algorithm == "winograd"
+    if use_winograd and winograd.applies(x.shape, w.shape, int(stride), pad):
+        return winograd.conv3x3(x, w)  # w already in x's dtype
+    return _conv(x, w, int(stride), pad, use_winograd)
 
 
 def _is_pointwise(w: jax.Array, stride: int, pad: Padding) -> bool:
@@ -132,24 +123,26 @@ def _strided_forward(x, w, s, pad):
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=1)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv(x, w, stride, pad):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv(x, w, stride, pad, use_winograd):
     return _forward(x, w, stride, pad)
 
 
-def _conv_fwd(x, w, stride, pad):
+def _conv_fwd(x, w, stride, pad, use_winograd):
     return _forward(x, w, stride, pad), (x, w)
 
 
-def _conv_bwd(stride, pad, res, dy):
+def _conv_bwd(stride, pad, use_winograd, res, dy):
     x, w = res
-    return _input_grad(dy, w, x.shape, stride, pad), _weight_grad(x, dy, w.shape, stride, pad).astype(w.dtype)
+    algorithm = "winograd" if use_winograd else "custom"  # the input gradient's own convs stay on this path
+    return (_input_grad(dy, w, x.shape, stride, pad, algorithm),
+            _weight_grad(x, dy, w.shape, stride, pad).astype(w.dtype))
 
 
 _conv.defvjp(_conv_fwd, _conv_bwd)
 
 
-def _input_grad(dy, w, x_shape, stride, pad):
+def _input_grad(dy, w, x_shape, stride, pad, algorithm):
     """d conv / d x for output gradient dy [B,Ho,Wo,Cout] -> [B,H,W,Cin]."""
     kh, kw, cin, cout = w.shape
     b, h, wd, _ = x_shape
@@ -159,12 +152,12 @@ def _input_grad(dy, w, x_shape, stride, pad):
         (pt, pb), (pl, pr) = pad
         wt = jnp.flip(w, (0, 1)).transpose(0, 1, 3, 2)  # [kh, kw, Cout, Cin]
         if min(kh - 1 - pt, kh - 1 - pb, kw - 1 - pl, kw - 1 - pr) >= 0:
-            return conv2d(dy, wt, 1, ((kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr)))
+            return conv2d(dy, wt, 1, ((kh - 1 - pt, kh - 1 - pb), (kw - 1 - pl, kw - 1 - pr)), algorithm)
         return jax.vjp(lambda v: _xla_conv(v, w, 1, pad), jnp.zeros(x_shape, dy.dtype))[1](dy)[0]
-    return _strided_input_grad(dy, w, x_shape, stride, pad)
+    return _strided_input_grad(dy, w, x_shape, stride, pad, algorithm)
 
 
-def _strided_input_grad(dy, w, x_shape, s, pad):
+def _strided_input_grad(dy, w, x_shape, s, pad, algorithm):
     """Transposed strided conv as s*s stride-1 convs, one per phase of the padded input.
 
     With xp the padded input and y[p] = sum_i xp[s*p + i] w[i] (per axis), xp[s*q + a] receives
@@ -187,7 +180,7 @@ def _strided_input_grad(dy, w, x_shape, s, pad):
                 continue
             wt = jnp.flip(sub, (0, 1)).transpose(0, 1, 3, 2)
             # full correlation (front pad k-1), then cut or zero-extend to the phase grid lh x lw
-            ph = conv2d(dy, wt, 1, ((ka - 1, max(0, lh - ho)), (kc - 1, max(0, lw - wo))))
+            ph = conv2d(dy, wt, 1, ((ka - 1, max(0, lh - ho)), (kc - 1, max(0, lw - wo))), algorithm)
             cols.append(ph[:, :lh, :lw])
         rows.append(jnp.stack(cols, axis=3))  # [B, lh, lw, s, Cin]
     full = jnp.stack(rows, axis=2).reshape(b, lh * s, lw * s, cin)  # interleave: xp[s*q + a, s*r + c]
