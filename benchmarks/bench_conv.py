@@ -14,8 +14,14 @@ import argparse
 import sys
 import time
 
-DEFAULT_SHAPES = ["2x256x256x180x180", "2x128x128x256x256", "2x64x64x512x512", "2x32x32x512x512",
-                  "2x256x256x64x64", "2x16x16x512x512"]
+DEFAULT_SHAPES = [
+    "2x256x256x180x180",
+    "2x128x128x256x256",
+    "2x64x64x512x512",
+    "2x32x32x512x512",
+    "2x256x256x64x64",
+    "2x16x16x512x512",
+]
 
 
 def _best(fn, iters: int) -> float:
@@ -35,8 +41,10 @@ def _time_path(f, x, k, iters: int) -> tuple[float, float]:
 
     fwd = jax.jit(f)
     grads = jax.jit(jax.grad(lambda xx, kk: jnp.sum(f(xx, kk)), argnums=(0, 1)))
-    return (_best(lambda: fwd(x, k).block_until_ready(), iters),
-            _best(lambda: jax.block_until_ready(grads(x, k)), iters))
+    return (
+        _best(lambda: fwd(x, k).block_until_ready(), iters),
+        _best(lambda: jax.block_until_ready(grads(x, k)), iters),
+    )
 
 
 def main() -> int:
@@ -50,8 +58,10 @@ def main() -> int:
 
     from mat_jax.kernels import conv, winograd
 
-    print(f"{'BxHxWxCinxCout':>20s} {'direct fwd':>11s} {'wino fwd':>9s} {'speed-up':>8s} {'eff GFLOP/s':>11s} "
-          f"{'direct bwd':>11s} {'wino bwd':>9s} {'speed-up':>8s} {'eff GFLOP/s':>11s}")
+    print(
+        f"{'BxHxWxCinxCout':>20s} {'direct fwd':>11s} {'wino fwd':>9s} {'speed-up':>8s} {'eff GFLOP/s':>11s} "
+        f"{'direct bwd':>11s} {'wino bwd':>9s} {'speed-up':>8s} {'eff GFLOP/s':>11s}"
+    )
     for spec in args.shapes:
         b, h, w, ci, co = map(int, spec.split("x"))
         rng = np.random.default_rng(0)
@@ -61,8 +71,11 @@ def main() -> int:
         direct = lambda xx, kk: conv._conv(xx, kk, 1, ((1, 1), (1, 1)), False)  # noqa: E731  the custom-VJP direct path
         res = {name: _time_path(f, x, k, args.iters) for name, f in (("direct", direct), ("wino", winograd.conv3x3))}
         (df, db), (wf, wb) = res["direct"], res["wino"]
-        print(f"{spec:>20s} {df * 1e3:9.1f}ms {wf * 1e3:7.1f}ms {df / wf:7.2f}x {flop / wf / 1e9:11.1f} "
-              f"{db * 1e3:9.1f}ms {wb * 1e3:7.1f}ms {db / wb:7.2f}x {2 * flop / wb / 1e9:11.1f}", flush=True)
+        print(
+            f"{spec:>20s} {df * 1e3:9.1f}ms {wf * 1e3:7.1f}ms {df / wf:7.2f}x {flop / wf / 1e9:11.1f} "
+            f"{db * 1e3:9.1f}ms {wb * 1e3:7.1f}ms {db / wb:7.2f}x {2 * flop / wb / 1e9:11.1f}",
+            flush=True,
+        )
     return 0
 
 

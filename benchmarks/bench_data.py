@@ -57,8 +57,9 @@ def bench_pipeline(resolutions, workers, batch_size: int, batches: int, train_st
             _write_images(d, res, copies=4)
             cfg = pipeline.DataConfig(source="folder", path=d, resolution=res)
             for nw in workers:
-                it, _ = pipeline.make_train_iterator(cfg, seed=0, global_batch_size=batch_size, process_index=0,
-                                                     process_count=1, num_workers=nw)
+                it, _ = pipeline.make_train_iterator(
+                    cfg, seed=0, global_batch_size=batch_size, process_index=0, process_count=1, num_workers=nw
+                )
                 next(it)  # warm-up: worker start-up, first decode
                 t = time.perf_counter()
                 for _ in range(batches):

@@ -65,8 +65,10 @@ def main() -> None:
     extractor(images)
     first = time.perf_counter() - t
     best = _best(lambda: extractor(images), args.iters)
-    print(f"Inception 512² batch {args.batch}: first call {first:.1f} s, then {best:.2f} s "
-          f"({args.batch / best:.1f} images/s)")
+    print(
+        f"Inception 512² batch {args.batch}: first call {first:.1f} s, then {best:.2f} s "
+        f"({args.batch / best:.1f} images/s)"
+    )
 
 
 if __name__ == "__main__":

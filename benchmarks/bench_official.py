@@ -77,8 +77,7 @@ def run_case(repo: pathlib.Path, case: str, steps: int, threads: int) -> dict:
     kind, spec = case[0], case[1:]
     res, batch = (int(x) for x in spec.split(":"))
     torch.manual_seed(0)
-    G = Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=res, img_channels=3,
-                  mapping_kwargs={"num_layers": 8})
+    G = Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=res, img_channels=3, mapping_kwargs={"num_layers": 8})
     D = Discriminator(c_dim=0, img_resolution=res, img_channels=3, mbstd_group_size=min(8, batch))
     rng = np.random.default_rng(0)
     image = torch.from_numpy(rng.uniform(-1, 1, (batch, 3, res, res)).astype(np.float32))
@@ -110,18 +109,34 @@ def run_case(repo: pathlib.Path, case: str, steps: int, threads: int) -> dict:
         once()
         times.append(time.perf_counter() - t)
     step_s = float(np.median(times[1:] if len(times) > 1 else times))
-    return {"case": case, "what": KINDS[kind], "resolution": res, "batch": batch, "threads": threads,
-            "torch": torch.__version__, "step_s": round(step_s, 3), "all_steps_s": [round(t, 3) for t in times],
-            "s_per_image": round(step_s / batch, 3),
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+    return {
+        "case": case,
+        "what": KINDS[kind],
+        "resolution": res,
+        "batch": batch,
+        "threads": threads,
+        "torch": torch.__version__,
+        "step_s": round(step_s, 3),
+        "all_steps_s": [round(t, 3) for t in times],
+        "s_per_image": round(step_s / batch, 3),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--official-repo", type=pathlib.Path, required=True,
-                    help="a checkout of fenglinglwb/MAT (holds networks/mat.py)")
-    ap.add_argument("--cases", nargs="*", default=["g256:1", "g512:1", "s256:2"],
-                    help="KIND RES:BATCH, KIND g (G forward) or s (train step), e.g. g512:1 s256:2")
+    ap.add_argument(
+        "--official-repo",
+        type=pathlib.Path,
+        required=True,
+        help="a checkout of fenglinglwb/MAT (holds networks/mat.py)",
+    )
+    ap.add_argument(
+        "--cases",
+        nargs="*",
+        default=["g256:1", "g512:1", "s256:2"],
+        help="KIND RES:BATCH, KIND g (G forward) or s (train step), e.g. g512:1 s256:2",
+    )
     ap.add_argument("--steps", type=int, default=3, help="timed repetitions (median of all but the first)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch intra-op threads")
     ap.add_argument("--json", type=pathlib.Path, help="append JSON lines here")
@@ -138,18 +153,34 @@ def main() -> int:
         return 0
     failed = 0
     for case in args.cases:
-        res = subprocess.run([sys.executable, __file__, "--official-repo", str(repo), "--one", case,
-                              "--steps", str(args.steps), "--threads", str(args.threads)],
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--official-repo",
+                str(repo),
+                "--one",
+                case,
+                "--steps",
+                str(args.steps),
+                "--threads",
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+        )
         line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
         if res.returncode or not line:
             print(f"{case}: failed ({res.returncode})\n{res.stderr[-2000:]}", file=sys.stderr)
             failed += 1
             continue
         row = json.loads(line[0][7:])
-        print(f"official {row['what']:10s} {row['resolution']:4d} batch {row['batch']}  {row['step_s']:8.3f} s  "
-              f"{row['s_per_image']:8.3f} s/img  RSS {row['peak_rss_gb']:5.2f} GB  threads {row['threads']}  "
-              f"torch {row['torch']}", flush=True)
+        print(
+            f"official {row['what']:10s} {row['resolution']:4d} batch {row['batch']}  {row['step_s']:8.3f} s  "
+            f"{row['s_per_image']:8.3f} s/img  RSS {row['peak_rss_gb']:5.2f} GB  threads {row['threads']}  "
+            f"torch {row['torch']}",
+            flush=True,
+        )
         if args.json:
             with args.json.open("a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -43,14 +43,23 @@ def run_case(name: str, batch: int, steps: int, program: str, compute_dtype: str
     from mat_jax.train import loop, programs, sharding
     from mat_jax.train import steps as steps_mod
 
-    config = load_config(REPO / CONFIGS[name], [f"train.global_batch_size={batch}", "train.mbstd_shards=1",
-                                                "loss.pcp_ratio=0.0", f"train.compute_dtype={compute_dtype!r}"])
+    config = load_config(
+        REPO / CONFIGS[name],
+        [
+            f"train.global_batch_size={batch}",
+            "train.mbstd_shards=1",
+            "loss.pcp_ratio=0.0",
+            f"train.compute_dtype={compute_dtype!r}",
+        ],
+    )
     mesh = sharding.make_mesh(1, jax.devices()[:1])
     recipe = loop.recipe_from_config(config, mesh)
     res = recipe.model.resolution
     rng = np.random.default_rng(0)
-    batch_np = {"image": rng.uniform(-1, 1, (batch, res, res, 3)).astype(np.float32),
-                "mask": (rng.uniform(size=(batch, res, res, 1)) > 0.5).astype(np.float32)}
+    batch_np = {
+        "image": rng.uniform(-1, 1, (batch, res, res, 3)).astype(np.float32),
+        "mask": (rng.uniform(size=(batch, res, res, 1)) > 0.5).astype(np.float32),
+    }
     progs = programs.build(recipe, mesh, int(config.mesh.fsdp_min_size))
     state = progs.init(jax.random.key(0))
     jax.block_until_ready(state)
@@ -64,8 +73,9 @@ def run_case(name: str, batch: int, steps: int, program: str, compute_dtype: str
             k_g, _ = steps_mod.iteration_keys(state)
 
             def loss(gp, dp):
-                final, stage1, _ = steps_mod.run_generator(rec, {"params": gp, "buffers": g["buffers"]},
-                                                           batch["image"], batch["mask"], k_g)
+                final, stage1, _ = steps_mod.run_generator(
+                    rec, {"params": gp, "buffers": g["buffers"]}, batch["image"], batch["mask"], k_g
+                )
                 lf, lf1 = steps_mod._d_logits(rec, dp, final, batch["mask"], stage1)
                 lr, lr1 = steps_mod._d_logits(rec, dp, batch["image"], batch["mask"], batch["image"])
                 sp = jax.nn.softplus
@@ -93,29 +103,46 @@ def run_case(name: str, batch: int, steps: int, program: str, compute_dtype: str
             args = (out[0], batch_np, None)
     step_s = float(np.median(times[1:] if len(times) > 1 else times))
     recipe_xla = dataclasses.replace(recipe, model=recipe.model.replace(conv="xla"))
-    flops = reference_flops(build(recipe_xla, programs.build(recipe_xla, mesh, int(config.mesh.fsdp_min_size))),
-                            *args)  # after timing: traces the step again with XLA's convolutions
-    return {"case": f"{name}:{batch}", "program": program, "params_G_M": round(sum(
-        x.size for x in jax.tree.leaves(progs.abstract_state["g"]["params"])) / 1e6, 2),
-        "trace_lower_s": round(t1 - t0, 1), "compile_s": round(t2 - t1, 1), "step_s": round(step_s, 3),
-        "all_steps_s": [round(t, 3) for t in times], "images_per_s": round(batch / step_s, 3),
-        "s_per_image": round(step_s / batch, 3), "xla_gflop": round(flops / 1e9, 1),
+    flops = reference_flops(
+        build(recipe_xla, programs.build(recipe_xla, mesh, int(config.mesh.fsdp_min_size))), *args
+    )  # after timing: traces the step again with XLA's convolutions
+    return {
+        "case": f"{name}:{batch}",
+        "program": program,
+        "params_G_M": round(sum(x.size for x in jax.tree.leaves(progs.abstract_state["g"]["params"])) / 1e6, 2),
+        "trace_lower_s": round(t1 - t0, 1),
+        "compile_s": round(t2 - t1, 1),
+        "step_s": round(step_s, 3),
+        "all_steps_s": [round(t, 3) for t in times],
+        "images_per_s": round(batch / step_s, 3),
+        "s_per_image": round(step_s / batch, 3),
+        "xla_gflop": round(flops / 1e9, 1),
         "achieved_gflops": round(flops / 1e9 / step_s, 1),
-        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", nargs="*", default=["demo:8", "p256:1", "p256:2"], help="NAME:BATCH, NAME in "
-                    f"{sorted(CONFIGS)}")
+    ap.add_argument(
+        "--cases", nargs="*", default=["demo:8", "p256:1", "p256:2"], help=f"NAME:BATCH, NAME in {sorted(CONFIGS)}"
+    )
     ap.add_argument("--programs", nargs="*", default=["main", "official"], choices=["main", "official"])
     ap.add_argument("--steps", type=int, default=3, help="timed steps per case (median of all but the first)")
     ap.add_argument("--json", type=pathlib.Path, help="append JSON lines here")
-    ap.add_argument("--malloc", choices=["hugepage", "default"], default="hugepage",
-                    help="glibc malloc with transparent huge pages (as `mat-jax train` runs) or glibc's default")
+    ap.add_argument(
+        "--malloc",
+        choices=["hugepage", "default"],
+        default="hugepage",
+        help="glibc malloc with transparent huge pages (as `mat-jax train` runs) or glibc's default",
+    )
     ap.add_argument("--conv", choices=["auto", "xla"], default="auto", help="convolution gradients (MAT_JAX_CONV_GRAD)")
-    ap.add_argument("--compute-dtype", choices=["float32", "bfloat16"], default="float32",
-                    help="train.compute_dtype (bfloat16: bf16 activations and matmuls, float32 master weights)")
+    ap.add_argument(
+        "--compute-dtype",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="train.compute_dtype (bfloat16: bf16 activations and matmuls, float32 master weights)",
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = ap.parse_args()
     if args.one:
@@ -133,9 +160,22 @@ def main() -> int:
     rows = []
     for case in args.cases:
         for program in args.programs:
-            res = subprocess.run([sys.executable, __file__, "--one", f"{case}:{program}", "--steps", str(args.steps),
-                                  "--compute-dtype", args.compute_dtype],
-                                 env=env, cwd=REPO, capture_output=True, text=True)
+            res = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    f"{case}:{program}",
+                    "--steps",
+                    str(args.steps),
+                    "--compute-dtype",
+                    args.compute_dtype,
+                ],
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+            )
             line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
             if res.returncode or not line:
                 print(f"{case} {program}: failed ({res.returncode})\n{res.stderr[-2000:]}", file=sys.stderr)
@@ -143,10 +183,13 @@ def main() -> int:
             row = json.loads(line[0][7:])
             row.update(malloc=args.malloc, conv=args.conv, compute_dtype=args.compute_dtype)
             rows.append(row)
-            print(f"{row['case']:8s} {row['program']:8s} compile {row['compile_s']:6.1f}s  step {row['step_s']:8.3f}s  "
-                  f"{row['images_per_s']:7.3f} img/s  {row['xla_gflop']:8.1f} GFLOP  {row['achieved_gflops']:6.1f} "
-                  f"GFLOP/s  RSS {row['peak_rss_gb']:5.2f} GB  malloc={args.malloc} conv={args.conv} "
-                  f"{args.compute_dtype}", flush=True)
+            print(
+                f"{row['case']:8s} {row['program']:8s} compile {row['compile_s']:6.1f}s  step {row['step_s']:8.3f}s  "
+                f"{row['images_per_s']:7.3f} img/s  {row['xla_gflop']:8.1f} GFLOP  {row['achieved_gflops']:6.1f} "
+                f"GFLOP/s  RSS {row['peak_rss_gb']:5.2f} GB  malloc={args.malloc} conv={args.conv} "
+                f"{args.compute_dtype}",
+                flush=True,
+            )
             if args.json:
                 with open(args.json, "a") as f:
                     f.write(json.dumps(row) + "\n")

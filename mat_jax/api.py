@@ -21,8 +21,9 @@ import jax.numpy as jnp
 from mat_jax.inference import Inpainter
 
 
-def load_inpainter(path: str | os.PathLike, net: str = "G_ema", fmt: str | None = None,
-                   step: int | None = None) -> Inpainter:
+def load_inpainter(
+    path: str | os.PathLike, net: str = "G_ema", fmt: str | None = None, step: int | None = None
+) -> Inpainter:
     """An `Inpainter` for the generator `net` ('G_ema' by default, or 'G') stored at `path` (`step`: of a run)."""
     from mat_jax.train.nets_io import load_generator
 

@@ -24,8 +24,12 @@ LONG_RUNNING = ("train",)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mat-jax", description=__doc__.splitlines()[0],
-                                     epilog=__doc__.split("\n", 1)[1], formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="mat-jax",
+        description=__doc__.splitlines()[0],
+        epilog=__doc__.split("\n", 1)[1],
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     parser.add_argument("--traceback", action="store_true", help="on an error, show the Python traceback")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:

@@ -129,8 +129,9 @@ def parse_value(raw: str) -> Any:
         return raw
 
 
-def apply_overrides(config: ml_collections.ConfigDict, overrides: list[str] | tuple[str, ...],
-                    where: str = "config") -> ml_collections.ConfigDict:
+def apply_overrides(
+    config: ml_collections.ConfigDict, overrides: list[str] | tuple[str, ...], where: str = "config"
+) -> ml_collections.ConfigDict:
     """Set `section.key=value` items in place (the one override parser); ConfigError naming an unknown key or a
     value of the wrong type."""
     for item in overrides:
@@ -141,12 +142,14 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: list[str] | tu
         *parents, leaf = key.split(".")
         for i, p in enumerate(parents):
             if not isinstance(node, ml_collections.ConfigDict) or p not in node:
-                raise ConfigError(f"{where}: no config field {'.'.join(parents[:i + 1])!r} (override {item!r})")
+                raise ConfigError(f"{where}: no config field {'.'.join(parents[: i + 1])!r} (override {item!r})")
             node = node[p]
         if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
             known = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-            raise ConfigError(f"{where}: no config field {key!r} (override {item!r}); "
-                              f"known in {'.'.join(parents) or 'the top level'}: {', '.join(known)}")
+            raise ConfigError(
+                f"{where}: no config field {key!r} (override {item!r}); "
+                f"known in {'.'.join(parents) or 'the top level'}: {', '.join(known)}"
+            )
         value = parse_value(raw)
         try:
             node[leaf] = value

@@ -61,8 +61,10 @@ def validate_c(c: Any, cfg: MATConfig, batch: int):
             raise ValueError("c was given but this model is unconditional (c_dim=0); pass c=None")
         return None
     if c is None:
-        raise ValueError(f"this model is class-conditional (c_dim={cfg.c_dim}): pass c [B, {cfg.c_dim}] "
-                         "(e.g. inference.one_hot(labels, c_dim))")
+        raise ValueError(
+            f"this model is class-conditional (c_dim={cfg.c_dim}): pass c [B, {cfg.c_dim}] "
+            "(e.g. inference.one_hot(labels, c_dim))"
+        )
     c = np.asarray(c)
     if c.shape != (batch, cfg.c_dim):
         raise ValueError(f"c must be [B, c_dim] = [{batch}, {cfg.c_dim}], got {c.shape}")
@@ -116,8 +118,20 @@ def validate_inputs(images: Any, masks: Any, cfg: MATConfig, z: Any = None, bina
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "truncation_psi", "noise_mode", "smm_mode"))
-def generate(variables, images, masks, z, key, smm_maps=None, c=None, *, cfg: MATConfig,
-             truncation_psi: float = 1.0, noise_mode: str = "const", smm_mode: str = "random"):
+def generate(
+    variables,
+    images,
+    masks,
+    z,
+    key,
+    smm_maps=None,
+    c=None,
+    *,
+    cfg: MATConfig,
+    truncation_psi: float = 1.0,
+    noise_mode: str = "const",
+    smm_mode: str = "random",
+):
     """Jitted G forward: returns (final [B,R,R,3], stage1 [B,R,R,3]). smm_mode: 'random' (maps from
     `key`), 'ones' (deterministic), 'given' (`smm_maps` = (stage-1 map, stage-2 map)). c: [B, c_dim] class
     conditioning of a conditional model (None when c_dim = 0)."""
@@ -128,8 +142,16 @@ def generate(variables, images, masks, z, key, smm_maps=None, c=None, *, cfg: MA
         smm_maps = None
     g = Generator(cfg)
     ws = g.apply(variables, z, c, truncation_psi, method=Generator.map)
-    final, stage1, _ = g.apply(variables, images, masks, ws, noise_mode, smm_maps,
-                               method=Generator.synthesize, rngs={"smm": k_smm, "noise": k_noise})
+    final, stage1, _ = g.apply(
+        variables,
+        images,
+        masks,
+        ws,
+        noise_mode,
+        smm_maps,
+        method=Generator.synthesize,
+        rngs={"smm": k_smm, "noise": k_noise},
+    )
     return final, stage1
 
 
@@ -142,8 +164,9 @@ class Inpainter:
     source: str = ""  # what the weights were read from, for messages (e.g. "G_ema of runs/demo (step 500), ...")
 
     @classmethod
-    def from_official(cls, state_dict: Mapping[str, Any], cfg: MATConfig | None = None,
-                      source: str = "weights") -> "Inpainter":
+    def from_official(
+        cls, state_dict: Mapping[str, Any], cfg: MATConfig | None = None, source: str = "weights"
+    ) -> "Inpainter":
         """From official-layout arrays {name: array}; the resolution is read off the keys if cfg is None."""
         if cfg is None:
             from mat_jax.convert.nets import infer_layout
@@ -155,8 +178,19 @@ class Inpainter:
         variables = official_to_variables(state_dict, cfg, "G", source=source)
         return cls(cfg, jax.tree.map(jnp.asarray, variables))
 
-    def __call__(self, images, masks, z=None, *, c=None, seed: int = 0, truncation_psi: float = 1.0,
-                 noise_mode: str = "const", smm_maps=None, binarize_mask: bool = False):
+    def __call__(
+        self,
+        images,
+        masks,
+        z=None,
+        *,
+        c=None,
+        seed: int = 0,
+        truncation_psi: float = 1.0,
+        noise_mode: str = "const",
+        smm_maps=None,
+        binarize_mask: bool = False,
+    ):
         """Inpaint a batch. z: [B, z_dim] or None (drawn from `seed`). c: [B, c_dim] class conditioning
         (one-hot, see `one_hot`), required when cfg.c_dim > 0, None otherwise. smm_maps: None (random, from
         `seed`), 'ones', or (stage-1 [B, L_mid, dim], stage-2 [B,16,16,C]) {0,1} maps.
@@ -167,8 +201,10 @@ class Inpainter:
         b, h, w = images.shape[:3]
         c = validate_c(c, self.cfg, b)
         if noise_mode == "const" and (h, w) != (self.cfg.resolution,) * 2:
-            raise ValueError(f"noise_mode='const' needs {self.cfg.resolution}x{self.cfg.resolution} images (the "
-                             f"noise_const buffers have the trained size); got {h}x{w}: use 'random' or 'none'")
+            raise ValueError(
+                f"noise_mode='const' needs {self.cfg.resolution}x{self.cfg.resolution} images (the "
+                f"noise_const buffers have the trained size); got {h}x{w}: use 'random' or 'none'"
+            )
         key = jax.random.key(seed)
         if z is None:
             z = jax.random.normal(jax.random.fold_in(key, 1), (b, self.cfg.z_dim))
@@ -183,9 +219,19 @@ class Inpainter:
             want = smm_shapes(self.cfg, b, (h, w))
             if len(smm_maps) != 2 or tuple(smm_maps[0].shape) != want[0] or tuple(smm_maps[1].shape) != want[1]:
                 raise ValueError(f"smm_maps must have shapes {want}, got {[m.shape for m in smm_maps]}")
-        final, stage1 = generate(self.variables, images, masks, jnp.asarray(z, jnp.float32), key, smm_maps, c,
-                                 cfg=self.cfg, truncation_psi=float(truncation_psi), noise_mode=noise_mode,
-                                 smm_mode=smm_mode)
+        final, stage1 = generate(
+            self.variables,
+            images,
+            masks,
+            jnp.asarray(z, jnp.float32),
+            key,
+            smm_maps,
+            c,
+            cfg=self.cfg,
+            truncation_psi=float(truncation_psi),
+            noise_mode=noise_mode,
+            smm_mode=smm_mode,
+        )
         return np.asarray(final), np.asarray(stage1)
 
 

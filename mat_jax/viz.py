@@ -23,8 +23,9 @@ def mask_rgb(mask: np.ndarray) -> np.ndarray:
     return np.repeat(np.asarray(mask, np.float32) * 2 - 1, 3, axis=-1)
 
 
-def grid(rows: list[list[np.ndarray]], col_titles: list[str] | None = None, pad: int = 4,
-         title_height: int = 18) -> np.ndarray:
+def grid(
+    rows: list[list[np.ndarray]], col_titles: list[str] | None = None, pad: int = 4, title_height: int = 18
+) -> np.ndarray:
     """Tile rows of [H,W,3] images in [-1,1] into one uint8 picture, with optional column titles (each cut to
     what fits above its column)."""
     h, w = rows[0][0].shape[:2]
@@ -34,7 +35,7 @@ def grid(rows: list[list[np.ndarray]], col_titles: list[str] | None = None, pad:
     for i, row in enumerate(rows):
         for j, im in enumerate(row):
             y, x = top + pad + i * (h + pad), pad + j * (w + pad)
-            canvas[y:y + h, x:x + w] = to_uint8(im)
+            canvas[y : y + h, x : x + w] = to_uint8(im)
     pil = Image.fromarray(canvas)
     if col_titles:
         draw = ImageDraw.Draw(pil)
@@ -50,8 +51,16 @@ def sample_grid(images_NxRxRx3, masks_NxRxRx1, stage1_NxRxRx3, final_NxRxRx3) ->
     """The training sample grid, one row per sample: masked input (holes grey), mask (white = known), stage 1,
     output, real -> uint8 [H, W, 3]. Images in [-1, 1]; masks 1 = known."""
     images, masks = np.asarray(images_NxRxRx3, np.float32), np.asarray(masks_NxRxRx1, np.float32)
-    rows = [[masked_input(images[i], masks[i]), mask_rgb(masks[i]), np.asarray(stage1_NxRxRx3[i]),
-             np.asarray(final_NxRxRx3[i]), images[i]] for i in range(images.shape[0])]
+    rows = [
+        [
+            masked_input(images[i], masks[i]),
+            mask_rgb(masks[i]),
+            np.asarray(stage1_NxRxRx3[i]),
+            np.asarray(final_NxRxRx3[i]),
+            images[i],
+        ]
+        for i in range(images.shape[0])
+    ]
     return grid(rows, list(SAMPLE_GRID_COLUMNS), pad=2, title_height=12)
 
 
@@ -62,7 +71,7 @@ def thumbnail(image_u8: np.ndarray, size: int = 256) -> np.ndarray:
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     small = np.asarray(Image.fromarray(image_u8).resize((nw, nh), Image.BICUBIC))
     canvas = np.full((size, size, 3), 255, np.uint8)
-    canvas[(size - nh) // 2:(size - nh) // 2 + nh, (size - nw) // 2:(size - nw) // 2 + nw] = small
+    canvas[(size - nh) // 2 : (size - nh) // 2 + nh, (size - nw) // 2 : (size - nw) // 2 + nw] = small
     return canvas.astype(np.float32) / 127.5 - 1.0
 
 

@@ -18,23 +18,27 @@ from mat_jax.weights.errors import CheckpointError
 README = cli.__file__.rsplit("/mat_jax/", 1)[0] + "/README.md"
 
 
-@pytest.mark.parametrize("error, code", [
-    (UsageError("--x must be > 0"), 2),
-    (NonFiniteLossError("3 consecutive iterations"), 3),
-    (CheckpointError("a.pt: 2 missing keys"), 1),
-    (ConversionError("b.npz has no net 'D'"), 1),
-    (FileNotFoundError(2, "No such file or directory", "c.png"), 1),
-    (ValueError("mask m.png is 8x8"), 1),
-    (KeyError("bug"), None),
-    (TypeError("bug"), None),
-])
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (UsageError("--x must be > 0"), 2),
+        (NonFiniteLossError("3 consecutive iterations"), 3),
+        (CheckpointError("a.pt: 2 missing keys"), 1),
+        (ConversionError("b.npz has no net 'D'"), 1),
+        (FileNotFoundError(2, "No such file or directory", "c.png"), 1),
+        (ValueError("mask m.png is 8x8"), 1),
+        (KeyError("bug"), None),
+        (TypeError("bug"), None),
+    ],
+)
 def test_exit_code_of_each_error_kind(error, code):
     assert cli.exit_code(error) == code
 
 
 def test_error_line_names_the_file():
     assert cli.error_line("inpaint", FileNotFoundError(2, "No such file or directory", "c.png")) == (
-        "mat-jax inpaint: error: c.png: No such file or directory")
+        "mat-jax inpaint: error: c.png: No such file or directory"
+    )
     line = cli.error_line("convert", CheckpointError("a.pt: 2 missing keys"))
     assert line == "mat-jax convert: error: a.pt: 2 missing keys"
 

@@ -29,8 +29,7 @@ def test_base_is_the_dataclass_defaults_plus_the_official_recipe():
     config = base_config()
     assert model_config(config) == MATConfig()
     data = config.data.to_dict()
-    assert from_config({**data, "path": "x"}) == DataConfig(path="x", num_workers=4, read_threads=4,
-                                                             prefetch_batches=4)
+    assert from_config({**data, "path": "x"}) == DataConfig(path="x", num_workers=4, read_threads=4, prefetch_batches=4)
     recipe = steps.recipe_from_config(config, _Mesh)
     assert recipe == steps.Recipe(model=MATConfig(), global_batch=32, mbstd_shards=8)
     assert dict(config.optimizer) == dataclasses.asdict(OptimizerConfig())
@@ -64,8 +63,13 @@ def _assigned(path: pathlib.Path) -> dict[str, object]:
             t = node.targets[0]
             if isinstance(t.value, ast.Attribute) and isinstance(t.value.value, ast.Name):
                 out[f"{t.value.attr}.{t.attr}"] = ast.literal_eval(node.value)
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update"
-                and node.args and isinstance(node.args[0], ast.Call)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "update"
+            and node.args
+            and isinstance(node.args[0], ast.Call)
+        ):
             for kw in node.args[0].keywords:
                 out[f"{node.func.value.attr}.{kw.arg}"] = ast.literal_eval(kw.value)
     return out
@@ -82,11 +86,15 @@ def test_config_files_set_only_differences(path):
 
 def test_a_user_config_elsewhere_shares_the_base(tmp_path):
     user = tmp_path / "mine.py"
-    user.write_text("from mat_jax.config import base_config\n\n\ndef get_config():\n"
-                    "    config = base_config()\n    config.model.attention = 'window'\n    return config\n")
-    code = (f"from mat_jax.config import load_config, model_config\n"
-            f"c = load_config({str(user)!r}, ['model.resolution=256', 'data.source=demo'])\n"
-            f"m = model_config(c)\nassert (m.attention, m.resolution, c.data.source) == ('window', 256, 'demo')\n")
+    user.write_text(
+        "from mat_jax.config import base_config\n\n\ndef get_config():\n"
+        "    config = base_config()\n    config.model.attention = 'window'\n    return config\n"
+    )
+    code = (
+        f"from mat_jax.config import load_config, model_config\n"
+        f"c = load_config({str(user)!r}, ['model.resolution=256', 'data.source=demo'])\n"
+        f"m = model_config(c)\nassert (m.attention, m.resolution, c.data.source) == ('window', 256, 'demo')\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)  # any working directory
 
 
@@ -105,8 +113,13 @@ def test_unknown_keys_and_wrong_types_name_the_key():
 
 def test_train_command_and_load_config_parse_overrides_the_same_way():
     f = str(REPO / "configs" / "tiny.py")
-    overrides = ["model.conv='custom'", "data.source=demo", "model.stage1_depths=(1, 1, 1, 1, 1)",
-                 "init.nets=('G', 'G_ema')", "ema.rampup=0.05"]
+    overrides = [
+        "model.conv='custom'",
+        "data.source=demo",
+        "model.stage1_depths=(1, 1, 1, 1, 1)",
+        "init.nets=('G', 'G_ema')",
+        "ema.rampup=0.05",
+    ]
     _, from_cli = train_cmd.parse(["x", "--config", f, "--workdir", "w", *(f"--config.{o}" for o in overrides)])
     direct = load_config(f, overrides)
     assert from_cli.to_dict() == direct.to_dict()

@@ -28,8 +28,9 @@ CASES = [
 
 
 def _xla(x, w, stride, padding):
-    return jax.lax.conv_general_dilated(x, w, (stride, stride), conv.normalize_padding(padding),
-                                        dimension_numbers=conv.DN)
+    return jax.lax.conv_general_dilated(
+        x, w, (stride, stride), conv.normalize_padding(padding), dimension_numbers=conv.DN
+    )
 
 
 def _data(case, dtype=jnp.float32):

@@ -132,9 +132,7 @@ def _write_raw(path, state):
 def test_wrong_resolution(tmp_path, make_params):
     path = tmp_path / "g256.safetensors"
     write_checkpoint(path, {"G": make_params("G", 256)})
-    with pytest.raises(
-        ConversionError, match=rf"{path}: holds a resolution-256 G .*Dec_256x256.*512 was requested"
-    ):
+    with pytest.raises(ConversionError, match=rf"{path}: holds a resolution-256 G .*Dec_256x256.*512 was requested"):
         read_checkpoint(path, resolution=512)
 
 
@@ -206,9 +204,7 @@ def test_mixed_prefixes_rejected(tmp_path, make_params):
     state["fc9.weight"] = np.zeros(1, np.float32)
     path = tmp_path / "mixed.npz"
     _write_raw(path, state)
-    with pytest.raises(
-        ConversionError, match=r"mixes prefixed nets \(D\) with un-prefixed keys such as 'fc9"
-    ):
+    with pytest.raises(ConversionError, match=r"mixes prefixed nets \(D\) with un-prefixed keys such as 'fc9"):
         read_checkpoint(path)
 
 

@@ -106,9 +106,7 @@ def _small_net(seed: int) -> nn.Module:
     torch.manual_seed(seed)
     net = _Root()
     net.tran = nn.ModuleList([BasicLayer(180, [16, 16], 2, 6, 8)])
-    net.dec = nn.Sequential(
-        DecStyleBlock(16, 8, 8, 12, False, True, 3), nn.AdaptiveAvgPool2d(1), nn.Softmax(-1)
-    )
+    net.dec = nn.Sequential(DecStyleBlock(16, 8, 8, 12, False, True, 3), nn.AdaptiveAvgPool2d(1), nn.Softmax(-1))
     net.conv = StyleConv(8, 4, 12, resolution=8, use_noise=True)
     net.partial = Conv2dLayerPartial(4, 4, 3)
     net.mapping = MappingNet(16, 0, 16, 3, num_layers=2)

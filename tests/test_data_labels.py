@@ -59,8 +59,7 @@ def _check_stream(cfg, keys, labels, n_classes, batches=4, batch_size=3):
 
 def test_dataset_json_one_hot_after_shuffling(json_folder):
     root, labels = json_folder
-    cfg = pipeline.DataConfig(source="folder", path=str(root), resolution=R, labels="dataset_json",
-                              return_index=True)
+    cfg = pipeline.DataConfig(source="folder", path=str(root), resolution=R, labels="dataset_json", return_index=True)
     assert pipeline.num_classes(cfg) == 4  # max label + 1, as StyleGAN2-ADA
     raw = pipeline.build_raw_source(cfg)
     order = _check_stream(cfg, raw.files, labels, 4)
@@ -94,8 +93,7 @@ def test_dataset_json_errors(json_folder):
 
 def test_subfolders_one_hot_after_shuffling(class_folder):
     root, labels = class_folder
-    cfg = pipeline.DataConfig(source="folder", path=str(root), resolution=R, labels="subfolders",
-                              return_index=True)
+    cfg = pipeline.DataConfig(source="folder", path=str(root), resolution=R, labels="subfolders", return_index=True)
     raw = pipeline.build_raw_source(cfg)
     assert raw.class_names == ["cat", "dog", "zebra"] and pipeline.num_classes(cfg) == 3
     _check_stream(cfg, raw.files, labels, 3)
@@ -137,18 +135,27 @@ def _builder_class(with_num_classes: bool):
         feature = tfds.features.ClassLabel(num_classes=3) if with_num_classes else tfds.features.Scalar(np.int64)
 
         def _info(self):
-            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(
-                {"image": tfds.features.Image(shape=(None, None, 3)), "path": tfds.features.Text(), "cls": feature}))
+            return tfds.core.DatasetInfo(
+                builder=self,
+                features=tfds.features.FeaturesDict(
+                    {"image": tfds.features.Image(shape=(None, None, 3)), "path": tfds.features.Text(), "cls": feature}
+                ),
+            )
 
         def _generate_examples(self, folder):
             for rel in sources.list_files(folder):
                 with open(os.path.join(folder, rel), "rb") as f:
                     data = f.read()
-                yield rel, {"image": data, "path": rel,
-                            "cls": int(rel.split("/")[0] != "cat") + int(rel.startswith("zebra"))}
+                yield (
+                    rel,
+                    {"image": data, "path": rel, "cls": int(rel.split("/")[0] != "cat") + int(rel.startswith("zebra"))},
+                )
 
-        _BUILDERS[with_num_classes] = type(f"LabelledFolder{int(with_num_classes)}", (tfds_builder.MatImageFolder,),
-                                           {"_info": _info, "_generate_examples": _generate_examples})
+        _BUILDERS[with_num_classes] = type(
+            f"LabelledFolder{int(with_num_classes)}",
+            (tfds_builder.MatImageFolder,),
+            {"_info": _info, "_generate_examples": _generate_examples},
+        )
     return _BUILDERS[with_num_classes]
 
 
@@ -159,8 +166,9 @@ def _labelled_tfds(class_folder, tmp_path, monkeypatch, with_num_classes: bool):
     monkeypatch.setenv("MAT_JAX_NO_PROGRESS", "1")
     tfds.disable_progress_bar()
     config = tfds.core.BuilderConfig(name="tiny")
-    builder = _builder_class(with_num_classes)(split_dirs={"train": str(root)}, config=config,
-                                               data_dir=str(tmp_path / "tfds"), file_format="array_record")
+    builder = _builder_class(with_num_classes)(
+        split_dirs={"train": str(root)}, config=config, data_dir=str(tmp_path / "tfds"), file_format="array_record"
+    )
     builder.download_and_prepare()
     return f"{builder.name}/tiny", str(tmp_path / "tfds")
 
@@ -169,8 +177,15 @@ def _labelled_tfds(class_folder, tmp_path, monkeypatch, with_num_classes: bool):
 def test_tfds_label_feature(class_folder, tmp_path, monkeypatch, with_num_classes):
     _, labels = class_folder
     name, data_dir = _labelled_tfds(class_folder, tmp_path, monkeypatch, with_num_classes)
-    cfg = pipeline.DataConfig(source="tfds", path=name, tfds_data_dir=data_dir, resolution=R, labels="tfds",
-                              label_key="cls", return_index=True)
+    cfg = pipeline.DataConfig(
+        source="tfds",
+        path=name,
+        tfds_data_dir=data_dir,
+        resolution=R,
+        labels="tfds",
+        label_key="cls",
+        return_index=True,
+    )
     assert pipeline.num_classes(cfg) == 3
     raw = pipeline.build_raw_source(cfg)
     keys = [raw.raw(i)[1] for i in range(len(raw))]

@@ -122,8 +122,9 @@ def test_lama_style_kinds(kind):
         assert max(mask_io.hole_ratio(m) for m in ms) < 0.7
     if kind == "outpaint":  # holes touch the border, the centre is known
         for m in ms:
-            assert m[128, 128, 0] == 1 and (m[0].min() == 0 or m[-1].min() == 0 or m[:, 0].min() == 0
-                                            or m[:, -1].min() == 0)
+            assert m[128, 128, 0] == 1 and (
+                m[0].min() == 0 or m[-1].min() == 0 or m[:, 0].min() == 0 or m[:, -1].min() == 0
+            )
     mean_hole = np.mean([mask_io.hole_ratio(m) for m in ms])
     assert 0.01 < mean_hole < 0.6
 

@@ -99,12 +99,14 @@ def test_two_workers_give_the_same_stream_and_resume_exactly(folder):
     cfg = _cfg(folder)
     ref, _ = pipeline.make_train_iterator(cfg, seed=7, global_batch_size=4, process_index=0, process_count=1)
     expected = _take(ref, 6)
-    it, _ = pipeline.make_train_iterator(cfg, seed=7, global_batch_size=4, process_index=0, process_count=1,
-                                         num_workers=2)
+    it, _ = pipeline.make_train_iterator(
+        cfg, seed=7, global_batch_size=4, process_index=0, process_count=1, num_workers=2
+    )
     _assert_batches_equal(_take(it, 3), expected[:3])
     state = it.get_state()
-    it2, _ = pipeline.make_train_iterator(cfg, seed=7, global_batch_size=4, process_index=0, process_count=1,
-                                          num_workers=2)
+    it2, _ = pipeline.make_train_iterator(
+        cfg, seed=7, global_batch_size=4, process_index=0, process_count=1, num_workers=2
+    )
     it2.set_state(state)
     _assert_batches_equal(_take(it2, 3), expected[3:])
 
@@ -173,12 +175,14 @@ def test_bad_files_in_the_stream_are_replaced_or_raise(folder, tmp_path):
     shutil.copytree(folder, root)
     (root / "img05.png").write_bytes(b"")
     (root / "zz_fake.jpg").write_text("no")
-    it, _ = pipeline.make_train_iterator(_cfg(str(root)), seed=0, global_batch_size=13, process_index=0,
-                                         process_count=1)
+    it, _ = pipeline.make_train_iterator(
+        _cfg(str(root)), seed=0, global_batch_size=13, process_index=0, process_count=1
+    )
     idx = next(it)["index"]  # one full epoch
     assert 5 not in idx and 12 not in idx and len(idx) == 13
-    it, _ = pipeline.make_train_iterator(_cfg(str(root), bad_data="error"), seed=0, global_batch_size=13,
-                                         process_index=0, process_count=1)
+    it, _ = pipeline.make_train_iterator(
+        _cfg(str(root), bad_data="error"), seed=0, global_batch_size=13, process_index=0, process_count=1
+    )
     with pytest.raises(preprocess.BadImageError, match="img05.png|zz_fake.jpg"):
         next(it)
 
@@ -197,8 +201,16 @@ def test_flip_is_random_per_record(folder):
 def test_demo_source_bf16_and_from_config():
     import ml_collections
 
-    cd = ml_collections.ConfigDict({"source": "demo", "resolution": 64, "dtype": "bfloat16",
-                                    "crop": "resize_random_crop", "mask_kind": "lama_thick", "demo_repeats": 2})
+    cd = ml_collections.ConfigDict(
+        {
+            "source": "demo",
+            "resolution": 64,
+            "dtype": "bfloat16",
+            "crop": "resize_random_crop",
+            "mask_kind": "lama_thick",
+            "demo_repeats": 2,
+        }
+    )
     it, _ = pipeline.make_train_iterator(cd, seed=0, global_batch_size=2, process_index=0, process_count=1)
     b = next(it)
     assert b["image"].shape == (2, 64, 64, 3) and b["image"].dtype.name == "bfloat16"

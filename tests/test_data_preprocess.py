@@ -27,7 +27,7 @@ def test_decode_converts_every_mode_to_rgb():
     buf = io.BytesIO()
     pal.save(buf, format="PNG")
     np.testing.assert_array_equal(preprocess.decode_image(buf.getvalue()), np.asarray(pal.convert("RGB")))
-    g16 = (gray.astype(np.uint16) * 257)
+    g16 = gray.astype(np.uint16) * 257
     buf = io.BytesIO()
     Image.fromarray(g16).save(buf, format="PNG")
     out16 = preprocess.decode_image(buf.getvalue())
@@ -61,7 +61,7 @@ def test_official_crop_pads_small_images_then_crops_randomly():
     for c in crops:
         assert c.shape == (64, 64, 3)
         np.testing.assert_array_equal(c[:40], img[:, _offset(img, c)[1] : _offset(img, c)[1] + 64])
-        np.testing.assert_array_equal(c[40:], img[::-1][: 24, _offset(img, c)[1] : _offset(img, c)[1] + 64])
+        np.testing.assert_array_equal(c[40:], img[::-1][:24, _offset(img, c)[1] : _offset(img, c)[1] + 64])
     assert len({_offset(img, c)[1] for c in crops}) > 1  # the crop position is random
     center = preprocess.crop_image(img, 64, rng, crop="center")
     np.testing.assert_array_equal(center[:40], img[:, 18:82])

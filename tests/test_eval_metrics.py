@@ -67,8 +67,9 @@ def test_fid_uses_the_covariance_divided_by_n():
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
 
     def independent(bias):
-        return frechet_distance(y64.mean(0), np.cov(y64, rowvar=False, bias=bias),
-                                x64.mean(0), np.cov(x64, rowvar=False, bias=bias))
+        return frechet_distance(
+            y64.mean(0), np.cov(y64, rowvar=False, bias=bias), x64.mean(0), np.cov(x64, rowvar=False, bias=bias)
+        )
 
     value = fid_from_features(x, y).value
     assert value == pytest.approx(independent(True), rel=1e-9)
@@ -223,8 +224,9 @@ def test_pixel_metrics_equal_an_independent_float64_computation():
         assert ssim(real, fake) == pytest.approx(s, rel=1e-10)
         assert l1(real, fake) == pytest.approx(d, rel=1e-12)
         # scikit-image's SSIM with the same window, constants and 5-px crop
-        s_sk = skimage.metrics.structural_similarity(real, fake, channel_axis=2, gaussian_weights=True, sigma=1.5,
-                                                     use_sample_covariance=False, data_range=255)
+        s_sk = skimage.metrics.structural_similarity(
+            real, fake, channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255
+        )
         assert ssim(real, fake) == pytest.approx(s_sk, rel=1e-8)
 
 
@@ -232,8 +234,9 @@ def test_pixel_metrics_edge_cases():
     real, fake = _photo_pairs(1)[0]
     assert psnr(real, real) == float("inf") and ssim(real, real) == pytest.approx(1.0) and l1(real, real) == 0.0
     gray = real[..., 0]
-    assert ssim(gray, fake[..., 0]) == pytest.approx(ssim(np.repeat(gray[..., None], 3, 2),
-                                                          np.repeat(fake[..., :1], 3, 2)))
+    assert ssim(gray, fake[..., 0]) == pytest.approx(
+        ssim(np.repeat(gray[..., None], 3, 2), np.repeat(fake[..., :1], 3, 2))
+    )
     with pytest.raises(ValueError, match="same size"):
         psnr(real, fake[:-1])
     with pytest.raises(ValueError, match="at least 11"):

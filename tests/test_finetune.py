@@ -30,8 +30,7 @@ FRESH = ("train.total_steps=0", "train.total_kimg=0", "logging.grid_size=0")  # 
 def _random_official(cfg, net: str, seed: int) -> dict:
     """Random official-layout weights of `net` for `cfg` (values the model never produced by itself)."""
     rng = np.random.default_rng(seed)
-    variables = jax.tree.map(lambda a: rng.standard_normal(a.shape).astype(np.float32),
-                             abstract_variables(cfg, net))
+    variables = jax.tree.map(lambda a: rng.standard_normal(a.shape).astype(np.float32), abstract_variables(cfg, net))
     return variables_to_official(variables, cfg, net)
 
 
@@ -59,8 +58,11 @@ def pickles(tmp_path_factory):
     cfg = model_config(micro_config())
     out = {}
     for name, seed in (("A", 10), ("B", 20)):
-        nets = {"G": _random_official(cfg, "G", seed), "D": _random_official(cfg, "D", seed + 1),
-                "G_ema": _random_official(cfg, "G", seed + 2)}
+        nets = {
+            "G": _random_official(cfg, "G", seed),
+            "D": _random_official(cfg, "D", seed + 1),
+            "G_ema": _random_official(cfg, "G", seed + 2),
+        }
         path = tmp_path_factory.mktemp("pkl") / f"network-{name}.pkl"
         write_official_pickle(path, {n: _module(s) for n, s in nets.items()})
         out[name] = (path, {n: official_to_variables(s, cfg, "D" if n == "D" else "G") for n, s in nets.items()})
@@ -107,12 +109,17 @@ def test_resumed_finetune_continues_from_its_own_checkpoint(finetuned, pickles, 
     resumed = tmp_path / "resumed"
     shutil.copytree(finetuned, resumed)
     # Re-running with another init source: the run's own step-0 checkpoint (= A) wins.
-    assert loop.train(micro_config("train.total_steps=1", "logging.grid_size=0",
-                                   f"init.checkpoint={pickles['B'][0]}"), resumed)["step"] == 1
+    assert (
+        loop.train(
+            micro_config("train.total_steps=1", "logging.grid_size=0", f"init.checkpoint={pickles['B'][0]}"), resumed
+        )["step"]
+        == 1
+    )
     assert "is ignored: the run resumes from its own checkpoint" in (resumed / "train.log").read_text()
     straight = tmp_path / "straight"
-    loop.train(micro_config("train.total_steps=1", "logging.grid_size=0", f"init.checkpoint={pickles['A'][0]}"),
-               straight)
+    loop.train(
+        micro_config("train.total_steps=1", "logging.grid_size=0", f"init.checkpoint={pickles['A'][0]}"), straight
+    )
     got, want = _nets(resumed, 1), _nets(straight, 1)
     for net in ("G", "G_ema", "D"):
         assert tree_equal(got[net], want[net]), net
@@ -154,7 +161,14 @@ def test_mismatched_architecture_lists_every_key(pickles, tmp_path):
 
 
 def test_cli_flags_reach_the_init_section():
-    argv = ["mat-jax train", "--config", str(TINY), "--workdir", "/tmp/x",
-            "--config.init.checkpoint=/w/Places_512_FullData.pkl", "--config.init.nets=('G', 'G_ema')"]
+    argv = [
+        "mat-jax train",
+        "--config",
+        str(TINY),
+        "--workdir",
+        "/tmp/x",
+        "--config.init.checkpoint=/w/Places_512_FullData.pkl",
+        "--config.init.nets=('G', 'G_ema')",
+    ]
     _, config = train_cmd.parse(argv)
     assert config.init.checkpoint == "/w/Places_512_FullData.pkl" and tuple(config.init.nets) == ("G", "G_ema")

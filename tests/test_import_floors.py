@@ -38,6 +38,7 @@ FLOORS = {
     "mat_jax.train.__main__": 5,
 }
 
+
 def floor_of(module: str) -> int:
     best = max((p for p in FLOORS if module == p or module.startswith(p + ".")), key=len, default=None)
     if best is None:
@@ -94,8 +95,11 @@ FILES = sorted(PACKAGE.rglob("*.py"))
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
 def test_no_upward_import(path):
     mine = floor_of(_module_name(path))
-    bad = [f"{path.name}:{line} imports {name} (floor {floor_of(name)} > {mine})"
-           for line, name, _ in _imports(path) if floor_of(name) > mine]
+    bad = [
+        f"{path.name}:{line} imports {name} (floor {floor_of(name)} > {mine})"
+        for line, name, _ in _imports(path)
+        if floor_of(name) > mine
+    ]
     assert bad == []
 
 
@@ -115,10 +119,12 @@ def test_argparse_only_in_the_cli_and_commands():
 
 def test_layout_table_and_formats_import_without_jax_or_flax():
     """The layout table, the validator and the file formats are numpy-only at import (a fresh interpreter)."""
-    code = ("import sys, mat_jax.weights.layout, mat_jax.convert.formats, mat_jax.convert.nets, mat_jax.models.config\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'flax', 'orbax'))\n"
-            "assert not bad, bad\n"
-            "from mat_jax.weights.layout import build_table\n"
-            "from mat_jax.models.config import MATConfig\n"
-            "assert len(build_table(MATConfig(resolution=256), 'G')) == 442\n")
+    code = (
+        "import sys, mat_jax.weights.layout, mat_jax.convert.formats, mat_jax.convert.nets, mat_jax.models.config\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'flax', 'orbax'))\n"
+        "assert not bad, bad\n"
+        "from mat_jax.weights.layout import build_table\n"
+        "from mat_jax.models.config import MATConfig\n"
+        "assert len(build_table(MATConfig(resolution=256), 'G')) == 442\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -20,8 +20,9 @@ from mat_jax.models import Generator
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
     keys = {"params": jax.random.key(0), "smm": jax.random.key(1), "noise": jax.random.key(2)}
-    variables = jax.jit(Generator(TINY).init)(keys, jnp.zeros((1, 64, 64, 3)), jnp.ones((1, 64, 64, 1)),
-                                              jnp.zeros((1, TINY.z_dim)))
+    variables = jax.jit(Generator(TINY).init)(
+        keys, jnp.zeros((1, 64, 64, 3)), jnp.ones((1, 64, 64, 1)), jnp.zeros((1, TINY.z_dim))
+    )
     path = tmp_path_factory.mktemp("ckpt") / "tiny"
     save_variables(path, {"G_ema": variables}, TINY)
     return path, variables
@@ -36,7 +37,7 @@ def _write_pair(folder, stem, w, h, seed, invert=False):
     (folder / "mask").mkdir(parents=True, exist_ok=True)
     image = _photo("coffee", w, h)
     known = make_mask("boxes", 64, seed=seed)[:h, :w, 0] >= 0.5  # generated mask, cropped to the image
-    known[h // 3: h // 2, w // 4: 3 * w // 4] = False  # and at least one hole whatever the crop
+    known[h // 3 : h // 2, w // 4 : 3 * w // 4] = False  # and at least one hole whatever the crop
     Image.fromarray(image).save(folder / "img" / f"{stem}.png")
     white = ~known if invert else known
     Image.fromarray(np.where(white, 255, 0).astype(np.uint8)).save(folder / "mask" / f"{stem}.png")
@@ -56,8 +57,23 @@ def test_inpaint_non_square_sizes_keep_known_pixels(tiny_ckpt, tmp_path):
     a = _write_pair(tmp_path, "a", 50, 37, seed=1)  # non-square, not a multiple of anything
     b = _write_pair(tmp_path, "b", 23, 61, seed=2)
     out = tmp_path / "out"
-    rc = cli.main(["inpaint", "--checkpoint", str(path), "--image", str(tmp_path / "img"),
-                   "--mask", str(tmp_path / "mask"), "--output", str(out), "--num-samples", "2", "--seed", "3"])
+    rc = cli.main(
+        [
+            "inpaint",
+            "--checkpoint",
+            str(path),
+            "--image",
+            str(tmp_path / "img"),
+            "--mask",
+            str(tmp_path / "mask"),
+            "--output",
+            str(out),
+            "--num-samples",
+            "2",
+            "--seed",
+            "3",
+        ]
+    )
     assert rc == 0
     for stem, (image, known) in (("a", a), ("b", b)):
         s0 = np.asarray(Image.open(out / f"{stem}_0.png"))
@@ -73,8 +89,21 @@ def test_inpaint_lama_convention_and_single_file(tiny_ckpt, tmp_path):
     path, _ = tiny_ckpt
     image, known = _write_pair(tmp_path, "c", 40, 30, seed=4, invert=True)
     out = tmp_path / "c_out.png"
-    rc = cli.main(["inpaint", "--checkpoint", str(path), "--image", str(tmp_path / "img" / "c.png"),
-                   "--mask", str(tmp_path / "mask" / "c.png"), "--output", str(out), "--mask-convention", "lama"])
+    rc = cli.main(
+        [
+            "inpaint",
+            "--checkpoint",
+            str(path),
+            "--image",
+            str(tmp_path / "img" / "c.png"),
+            "--mask",
+            str(tmp_path / "mask" / "c.png"),
+            "--output",
+            str(out),
+            "--mask-convention",
+            "lama",
+        ]
+    )
     assert rc == 0
     res = np.asarray(Image.open(out))
     np.testing.assert_array_equal(res[known], image[known])
@@ -85,20 +114,54 @@ def test_inpaint_errors_leave_no_output(tiny_ckpt, tmp_path, capsys):
     _write_pair(tmp_path, "d", 40, 30, seed=5)
     Image.fromarray(np.zeros((31, 40), np.uint8)).save(tmp_path / "mask" / "d.png")  # wrong size
     out = tmp_path / "out"
-    rc = cli.main(["inpaint", "--checkpoint", str(path), "--image", str(tmp_path / "img"),
-                   "--mask", str(tmp_path / "mask"), "--output", str(out)])
+    rc = cli.main(
+        [
+            "inpaint",
+            "--checkpoint",
+            str(path),
+            "--image",
+            str(tmp_path / "img"),
+            "--mask",
+            str(tmp_path / "mask"),
+            "--output",
+            str(out),
+        ]
+    )
     assert rc == 1 and "is 40x31 but image" in capsys.readouterr().err and not out.exists()
     big = tmp_path / "big"
     _write_pair(big, "e", 64, 64, seed=6)
     Image.fromarray(_photo("rocket", 90, 70)).save(big / "img" / "e.png")
     Image.fromarray(np.full((70, 90), 255, np.uint8)).save(big / "mask" / "e.png")
     for extra in ([], ["--resize"]):  # padded to 128x128 (2x the tiny model), or resized to 64x64
-        rc = cli.main(["inpaint", "--checkpoint", str(path), "--image", str(big / "img"), "--mask",
-                       str(big / "mask"), "--output", str(big / "o.png"), *extra])
+        rc = cli.main(
+            [
+                "inpaint",
+                "--checkpoint",
+                str(path),
+                "--image",
+                str(big / "img"),
+                "--mask",
+                str(big / "mask"),
+                "--output",
+                str(big / "o.png"),
+                *extra,
+            ]
+        )
         assert rc == 0 and np.asarray(Image.open(big / "o.png")).shape == (70, 90, 3)
     assert "using random noise" in capsys.readouterr().err
-    rc = cli.main(["inpaint", "--checkpoint", str(tmp_path / "nothing"), "--image", str(big / "img"),
-                   "--mask", str(big / "mask"), "--output", str(tmp_path / "x.png")])
+    rc = cli.main(
+        [
+            "inpaint",
+            "--checkpoint",
+            str(tmp_path / "nothing"),
+            "--image",
+            str(big / "img"),
+            "--mask",
+            str(big / "mask"),
+            "--output",
+            str(tmp_path / "x.png"),
+        ]
+    )
     assert rc == 1 and not (tmp_path / "x.png").exists()
 
 
@@ -108,8 +171,19 @@ def test_non_binary_mask_warns_and_thresholds(tiny_ckpt, tmp_path):
     soft = np.where(known, 200, 40).astype(np.uint8)  # anti-aliased-looking values
     Image.fromarray(soft).save(tmp_path / "mask" / "f.png")
     with pytest.warns(UserWarning, match="not binary"):
-        rc = cli.main(["inpaint", "--checkpoint", str(path), "--image", str(tmp_path / "img" / "f.png"),
-                       "--mask", str(tmp_path / "mask" / "f.png"), "--output", str(tmp_path / "f.png")])
+        rc = cli.main(
+            [
+                "inpaint",
+                "--checkpoint",
+                str(path),
+                "--image",
+                str(tmp_path / "img" / "f.png"),
+                "--mask",
+                str(tmp_path / "mask" / "f.png"),
+                "--output",
+                str(tmp_path / "f.png"),
+            ]
+        )
     assert rc == 0
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "f.png"))[known], image[known])
 

@@ -87,17 +87,27 @@ def both():
     vg = official_to_variables(g_state, cfg, "G")
     ws = g.apply(vg, jnp.asarray(z), None, 0.7, method=Generator.map)
     final, stage1, _ = jax.jit(lambda v, i, m, w, mp: g.apply(v, i, m, w, "const", mp, method=Generator.synthesize))(
-        vg, images, masks, ws, (map1, map2))
+        vg, images, masks, ws, (map1, map2)
+    )
     d = Discriminator(cfg)
-    logits = d.apply(official_to_variables(d_state, cfg, "D"), jnp.asarray(images), jnp.asarray(masks),
-                     final)
+    logits = d.apply(official_to_variables(d_state, cfg, "D"), jnp.asarray(images), jnp.asarray(masks), final)
     with torch.no_grad():
         tg = _twin(TwinG, g_state)
-        t_final, t_stage1 = tg(torch.from_numpy(nchw(images)), torch.from_numpy(nchw(masks)), torch.from_numpy(z),
-                               truncation_psi=0.7, skip_w_avg_update=True, noise_mode="const", return_stg1=True,
-                               smm_maps=(torch.from_numpy(map1), torch.from_numpy(nchw(map2).copy())))
-        t_logits = _twin(TwinD, d_state)(torch.from_numpy(nchw(images)), torch.from_numpy(nchw(masks)),
-                                         torch.from_numpy(nchw(np.asarray(final)).copy()))
+        t_final, t_stage1 = tg(
+            torch.from_numpy(nchw(images)),
+            torch.from_numpy(nchw(masks)),
+            torch.from_numpy(z),
+            truncation_psi=0.7,
+            skip_w_avg_update=True,
+            noise_mode="const",
+            return_stg1=True,
+            smm_maps=(torch.from_numpy(map1), torch.from_numpy(nchw(map2).copy())),
+        )
+        t_logits = _twin(TwinD, d_state)(
+            torch.from_numpy(nchw(images)),
+            torch.from_numpy(nchw(masks)),
+            torch.from_numpy(nchw(np.asarray(final)).copy()),
+        )
     return (final, stage1, logits), (t_final.numpy(), t_stage1.numpy(), [t.numpy() for t in t_logits])
 
 
@@ -122,8 +132,15 @@ from mat_jax.config import load_config, model_config  # noqa: E402
 TINY_CFG = model_config(load_config("configs/tiny.py"))
 FAMILY = {
     "tiny64": TINY_CFG,
-    "micro32_masked1_unshifted": TINY_CFG.replace(resolution=32, stage1_token_res=16, stage1_masked_layers=1,
-                                                  shifted_windows=False, z_dim=16, w_dim=16, mapping_layers=1),
+    "micro32_masked1_unshifted": TINY_CFG.replace(
+        resolution=32,
+        stage1_token_res=16,
+        stage1_masked_layers=1,
+        shifted_windows=False,
+        z_dim=16,
+        w_dim=16,
+        mapping_layers=1,
+    ),
     "tiny64_no_smm_mbstd2": TINY_CFG.replace(style_manipulation=False, mbstd_num_channels=2, stage1_mlp_ratio=3.0),
 }
 
@@ -136,8 +153,8 @@ def test_twin_from_config_agrees(name):
     rng = np.random.default_rng(13)
     images = rng.uniform(-1, 1, (b, r, r, 3)).astype(np.float32)
     masks = np.ones((b, r, r, 1), np.float32)
-    masks[0, r // 8: r // 2, r // 4: 3 * r // 4] = 0
-    masks[1, r // 3:, : r // 2] = 0
+    masks[0, r // 8 : r // 2, r // 4 : 3 * r // 4] = 0
+    masks[1, r // 3 :, : r // 2] = 0
     z = rng.standard_normal((b, cfg.z_dim)).astype(np.float32)
     s1, s2 = smm_shapes(cfg, b)
     map1 = (rng.uniform(size=s1) < 0.5).astype(np.float32)
@@ -146,20 +163,30 @@ def test_twin_from_config_agrees(name):
     vg = official_to_variables(g_state, cfg, "G")
     ws = g.apply(vg, jnp.asarray(z), None, 0.7, method=Generator.map)
     final, stage1, _ = jax.jit(lambda v, i, m, w, mp: g.apply(v, i, m, w, "const", mp, method=Generator.synthesize))(
-        vg, images, masks, ws, (map1, map2))
-    logits = jax.jit(d.apply)(official_to_variables(d_state, cfg, "D"), jnp.asarray(images), jnp.asarray(masks),
-                              final)
+        vg, images, masks, ws, (map1, map2)
+    )
+    logits = jax.jit(d.apply)(official_to_variables(d_state, cfg, "D"), jnp.asarray(images), jnp.asarray(masks), final)
     tg, td = TwinG.from_config(cfg).eval(), TwinD.from_config(cfg).eval()
     assert {k: tuple(v.shape) for k, v in tg.state_dict().items()} == {k: v.shape for k, v in g_state.items()}
     assert {k: tuple(v.shape) for k, v in td.state_dict().items()} == {k: v.shape for k, v in d_state.items()}
     tg.load_state_dict({k: torch.from_numpy(v) for k, v in g_state.items()}, strict=True)
     td.load_state_dict({k: torch.from_numpy(v) for k, v in d_state.items()}, strict=True)
     with torch.no_grad():
-        t_final, t_stage1 = tg(torch.from_numpy(nchw(images)), torch.from_numpy(nchw(masks)), torch.from_numpy(z),
-                               truncation_psi=0.7, skip_w_avg_update=True, noise_mode="const", return_stg1=True,
-                               smm_maps=(torch.from_numpy(map1), torch.from_numpy(nchw(map2).copy())))
-        t_logits = td(torch.from_numpy(nchw(images)), torch.from_numpy(nchw(masks)),
-                      torch.from_numpy(nchw(np.asarray(final)).copy()))
+        t_final, t_stage1 = tg(
+            torch.from_numpy(nchw(images)),
+            torch.from_numpy(nchw(masks)),
+            torch.from_numpy(z),
+            truncation_psi=0.7,
+            skip_w_avg_update=True,
+            noise_mode="const",
+            return_stg1=True,
+            smm_maps=(torch.from_numpy(map1), torch.from_numpy(nchw(map2).copy())),
+        )
+        t_logits = td(
+            torch.from_numpy(nchw(images)),
+            torch.from_numpy(nchw(masks)),
+            torch.from_numpy(nchw(np.asarray(final)).copy()),
+        )
     assert_close("stage1", stage1, nhwc(t_stage1.numpy()))
     assert_close("final", final, nhwc(t_final.numpy()))
     assert 1e-2 < float(np.std(np.asarray(final))) < 1e2
@@ -190,11 +217,21 @@ EXPORT_FAMILY = {
     "tiny64_cond3": TINY_CFG.replace(c_dim=3),
     # conditional + the cheap ablations + other widths/depths/mapping/mbstd numbers, at 32 px
     "tiny32_cond2_window_attention": TINY_CFG.replace(
-        **_R32, c_dim=2, attention="window", stage1_dim=18, stage1_heads=3, stage1_mlp_ratio=1.5,
-        stage1_depths=(1, 2, 1, 2, 1), mapping_layers=3, mapping_lr_multiplier=0.1, mbstd_group_size=0,
-        mbstd_num_channels=2),
-    "tiny32_full_attention_static_mask": TINY_CFG.replace(**_R32, attention="full", mask_update="none", z_dim=8,
-                                                          w_dim=24, channel_max=64),
+        **_R32,
+        c_dim=2,
+        attention="window",
+        stage1_dim=18,
+        stage1_heads=3,
+        stage1_mlp_ratio=1.5,
+        stage1_depths=(1, 2, 1, 2, 1),
+        mapping_layers=3,
+        mapping_lr_multiplier=0.1,
+        mbstd_group_size=0,
+        mbstd_num_channels=2,
+    ),
+    "tiny32_full_attention_static_mask": TINY_CFG.replace(
+        **_R32, attention="full", mask_update="none", z_dim=8, w_dim=24, channel_max=64
+    ),
 }
 
 
@@ -246,8 +283,8 @@ def run_exported_pair(cfg: MATConfig, batch: int = 2, psi: float = 0.7) -> dict:
     rng = np.random.default_rng(23)
     images = rng.uniform(-1, 1, (b, r, r, cfg.img_channels)).astype(np.float32)
     masks = np.ones((b, r, r, 1), np.float32)
-    masks[0, r // 8: r // 2, r // 4: 3 * r // 4] = 0
-    masks[1, r // 3:, : r // 2] = 0
+    masks[0, r // 8 : r // 2, r // 4 : 3 * r // 4] = 0
+    masks[1, r // 3 :, : r // 2] = 0
     z = rng.standard_normal((b, cfg.z_dim)).astype(np.float32)
     c = rng.standard_normal((b, cfg.c_dim)).astype(np.float32) if cfg.c_dim else None
     s1, s2 = smm_shapes(cfg, b)
@@ -257,21 +294,33 @@ def run_exported_pair(cfg: MATConfig, batch: int = 2, psi: float = 0.7) -> dict:
     g, d = Generator(cfg), Discriminator(cfg)
     ws = g.apply(vg, jnp.asarray(z), None if c is None else jnp.asarray(c), psi, method=Generator.map)
     final, stage1, _ = jax.jit(lambda v, i, m, w, mp: g.apply(v, i, m, w, "const", mp, method=Generator.synthesize))(
-        vg, images, masks, ws, (map1, map2))
-    logits = jax.jit(d.apply)(vd, jnp.asarray(images), jnp.asarray(masks), final,
-                              None if c is None else jnp.asarray(c))
+        vg, images, masks, ws, (map1, map2)
+    )
+    logits = jax.jit(d.apply)(vd, jnp.asarray(images), jnp.asarray(masks), final, None if c is None else jnp.asarray(c))
 
     tg, td = _strict_twin(cfg, "G", vg), _strict_twin(cfg, "D", vd)
     t = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
     with torch.no_grad():
         t_ws = tg.mapping(t(z), t(c), truncation_psi=psi, skip_w_avg_update=True)
-        t_final, t_stage1 = tg(t(nchw(images)), t(nchw(masks)), t(z), t(c), truncation_psi=psi,
-                               skip_w_avg_update=True, noise_mode="const", return_stg1=True,
-                               smm_maps=(t(map1), t(nchw(map2))))
+        t_final, t_stage1 = tg(
+            t(nchw(images)),
+            t(nchw(masks)),
+            t(z),
+            t(c),
+            truncation_psi=psi,
+            skip_w_avg_update=True,
+            noise_mode="const",
+            return_stg1=True,
+            smm_maps=(t(map1), t(nchw(map2))),
+        )
         t_logits = td(t(nchw(images)), t(nchw(masks)), t(nchw(np.asarray(final))), t(c))
-    return {"ws": (ws, t_ws.numpy()), "stage1": (stage1, nhwc(t_stage1.numpy())),
-            "final": (final, nhwc(t_final.numpy())), "logit": (logits[0], t_logits[0].numpy()),
-            "logit_stg1": (logits[1], t_logits[1].numpy())}
+    return {
+        "ws": (ws, t_ws.numpy()),
+        "stage1": (stage1, nhwc(t_stage1.numpy())),
+        "final": (final, nhwc(t_final.numpy())),
+        "logit": (logits[0], t_logits[0].numpy()),
+        "logit_stg1": (logits[1], t_logits[1].numpy()),
+    }
 
 
 @pytest.mark.parametrize("name", list(EXPORT_FAMILY))

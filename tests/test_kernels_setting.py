@@ -21,7 +21,7 @@ def _inputs(cfg, batch=1, seed=0):
     r = cfg.resolution
     images = jnp.asarray(rng.uniform(-1, 1, (batch, r, r, 3)).astype(np.float32))
     masks = np.ones((batch, r, r, 1), np.float32)
-    masks[:, r // 4: 3 * r // 4, r // 8: r // 2] = 0
+    masks[:, r // 4 : 3 * r // 4, r // 8 : r // 2] = 0
     return images, jnp.asarray(masks)
 
 
@@ -40,8 +40,7 @@ def test_every_layer_follows_the_network_setting():
         fn = jax.jit(lambda v, i, m, d=d: d.apply(v, i, m, i))
         counts[algorithm] = _convolutions(fn.lower(variables, images, masks))
         out[algorithm] = np.asarray(fn(variables, images, masks)[0])
-    n_conv_layers = sum(1 for p in jax.tree_util.tree_leaves_with_path(variables["params"])
-                        if p[1].ndim == 4)
+    n_conv_layers = sum(1 for p in jax.tree_util.tree_leaves_with_path(variables["params"]) if p[1].ndim == 4)
     assert counts["xla"] >= n_conv_layers  # every conv layer is an XLA convolution
     assert counts["custom"] < counts["xla"]  # 1x1 and strided convolutions became matmuls
     assert counts["winograd"] < counts["custom"]  # and the 3x3 stride-1 ones on even maps >= 32 Winograd tiles
@@ -58,8 +57,9 @@ def test_generator_reaches_every_layer():
     counts = {}
     for algorithm in ("xla", "winograd"):
         gen = Generator(TINY.replace(conv=algorithm))
-        fn = jax.jit(lambda v, i, m, gen=gen: gen.apply(v, i, m, z, rngs={"smm": jax.random.key(1),
-                                                                          "noise": jax.random.key(2)}))
+        fn = jax.jit(
+            lambda v, i, m, gen=gen: gen.apply(v, i, m, z, rngs={"smm": jax.random.key(1), "noise": jax.random.key(2)})
+        )
         counts[algorithm] = _convolutions(fn.lower(variables, images, masks))
     assert counts["winograd"] < counts["xla"]
 

@@ -20,8 +20,10 @@ def _run(golden_dir, res):
     v_d = official_to_variables(mp.make_params(golden_dir / f"keys_D_{res}.json"), cfg, "D")
     gen, dis = Generator(cfg), Discriminator(cfg)
     z = jnp.asarray(g["z"])
-    out = {"ws_psi1": gen.apply(v_g, z, method=Generator.map),
-           "ws_psi05": gen.apply(v_g, z, None, 0.5, method=Generator.map)}
+    out = {
+        "ws_psi1": gen.apply(v_g, z, method=Generator.map),
+        "ws_psi05": gen.apply(v_g, z, None, 0.5, method=Generator.map),
+    }
     maps = (jnp.asarray(g["dropout0_out"]), jnp.asarray(nhwc(g["dropout1_out"])))
     synth = jax.jit(lambda v, i, m, w, mp_: gen.apply(v, i, m, w, "const", mp_, method=Generator.synthesize))
     images, masks = jnp.asarray(nhwc(g["images"])), jnp.asarray(nhwc(g["masks"]))
@@ -94,8 +96,10 @@ def test_golden_256_dynamic_masks_bit_equal(golden256):
     assert (m64.reshape(2, 64, 64).max(-1) == 0).sum() > 0
     # Known pixels pass through exactly; holes come from the decoders.
     m = nhwc(g["masks"]) == 1
-    np.testing.assert_array_equal(np.asarray(out["img"])[np.broadcast_to(m, out["img"].shape)],
-                                  nhwc(g["images"])[np.broadcast_to(m, out["img"].shape)])
+    np.testing.assert_array_equal(
+        np.asarray(out["img"])[np.broadcast_to(m, out["img"].shape)],
+        nhwc(g["images"])[np.broadcast_to(m, out["img"].shape)],
+    )
 
 
 @pytest.mark.slow

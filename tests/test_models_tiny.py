@@ -20,7 +20,7 @@ def _inputs(b=2, seed=0, hole=(10, 40)):
     rng = np.random.default_rng(seed)
     images = rng.uniform(-1, 1, (b, R, R, 3)).astype(np.float32)
     masks = np.ones((b, R, R, 1), np.float32)
-    masks[:, hole[0]:hole[1], hole[0] // 2:hole[1]] = 0
+    masks[:, hole[0] : hole[1], hole[0] // 2 : hole[1]] = 0
     return images, masks
 
 

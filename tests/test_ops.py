@@ -17,7 +17,7 @@ def _np_corr(x, w, stride=1):
     out = np.zeros((b, oh, ow, w.shape[3]))
     for i in range(k):
         for j in range(k):
-            patch = x[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+            patch = x[:, i : i + stride * (oh - 1) + 1 : stride, j : j + stride * (ow - 1) + 1 : stride]
             out += patch @ w[i, j]
     return out
 

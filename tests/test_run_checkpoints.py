@@ -96,8 +96,9 @@ def test_convert_run_to_safetensors_is_bit_identical(run, tmp_path, pair):
     back = nets_io.load_nets(dst, ("G_ema",))
     assert back.cfg == model_config(micro_config()) and tree_equal(back.nets["G_ema"], states[2]["ema"])
     both = tmp_path / "gd.npz"
-    assert cli.main(["convert", str(wd / "checkpoints" / "1"), str(both), "--net", "G_ema,D", "--dtype",
-                     "float16"]) == 0
+    assert (
+        cli.main(["convert", str(wd / "checkpoints" / "1"), str(both), "--net", "G_ema,D", "--dtype", "float16"]) == 0
+    )
     half = nets_io.load_nets(both, ("G_ema", "D"))
     for name, key in (("G_ema", "ema"), ("D", "d")):
         for a, b in zip(jax.tree.leaves(half.nets[name]), jax.tree.leaves(states[1][key]), strict=True):
@@ -107,8 +108,24 @@ def test_convert_run_to_safetensors_is_bit_identical(run, tmp_path, pair):
     outs = []
     for src in (wd, dst):
         out = tmp_path / f"out_{len(outs)}.png"
-        assert cli.main(["inpaint", "--checkpoint", str(src), "--image", str(image), "--mask", str(mask),
-                         "--output", str(out), "--noise-mode", "none"]) == 0
+        assert (
+            cli.main(
+                [
+                    "inpaint",
+                    "--checkpoint",
+                    str(src),
+                    "--image",
+                    str(image),
+                    "--mask",
+                    str(mask),
+                    "--output",
+                    str(out),
+                    "--noise-mode",
+                    "none",
+                ]
+            )
+            == 0
+        )
         outs.append(np.asarray(Image.open(out)))
     np.testing.assert_array_equal(outs[0], outs[1])
     assert not np.array_equal(outs[0], np.asarray(Image.open(image)))  # the hole was filled
@@ -155,16 +172,17 @@ def test_exported_pt_loads_strictly_into_the_torch_twin(run, tmp_path):
     assert cli.main(["convert", str(wd), str(dst), "--net", "G_ema,D"]) == 0
     sd = torch.load(dst, weights_only=True)
     twin_g, twin_d = TwinG.from_config(cfg).eval(), TwinD.from_config(cfg).eval()
-    twin_g.load_state_dict({k[len("G_ema."):]: v for k, v in sd.items() if k.startswith("G_ema.")}, strict=True)
-    twin_d.load_state_dict({k[len("D."):]: v for k, v in sd.items() if k.startswith("D.")}, strict=True)
+    twin_g.load_state_dict({k[len("G_ema.") :]: v for k, v in sd.items() if k.startswith("G_ema.")}, strict=True)
+    twin_d.load_state_dict({k[len("D.") :]: v for k, v in sd.items() if k.startswith("D.")}, strict=True)
     images, masks = _batch()
     z = np.random.default_rng(2).standard_normal((2, cfg.z_dim)).astype(np.float32)
     want, want1 = Inpainter(cfg, states[2]["ema"])(images, masks, z, smm_maps="ones", noise_mode="none")
     nchw = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     smm = twin_smm_ones(cfg, 2)
     with torch.no_grad():
-        got, got1 = twin_g(nchw(images), nchw(masks), torch.from_numpy(z), noise_mode="none", return_stg1=True,
-                           smm_maps=smm)
+        got, got1 = twin_g(
+            nchw(images), nchw(masks), torch.from_numpy(z), noise_mode="none", return_stg1=True, smm_maps=smm
+        )
     assert_close("final", want, got.numpy().transpose(0, 2, 3, 1))
     assert_close("stage 1", want1, got1.numpy().transpose(0, 2, 3, 1))
 
@@ -192,8 +210,10 @@ def test_official_architecture_run_exports_an_official_state_dict(tmp_path, gold
     # would cost ~40 s and test nothing more about the layout.
     abstract = jax.eval_shape(lambda k: steps.init_state(recipe, k), jax.random.key(0))
     rng = np.random.default_rng(0)
-    state = jax.tree.map(lambda a: rng.standard_normal(a.shape).astype(a.dtype) if a.dtype == np.float32
-                         else np.zeros(a.shape, a.dtype), abstract)
+    state = jax.tree.map(
+        lambda a: rng.standard_normal(a.shape).astype(a.dtype) if a.dtype == np.float32 else np.zeros(a.shape, a.dtype),
+        abstract,
+    )
     wd = tmp_path / "run256"
     (wd / "checkpoints").mkdir(parents=True)
     run_dir.write_model_config(wd, cfg)
@@ -206,10 +226,9 @@ def test_official_architecture_run_exports_an_official_state_dict(tmp_path, gold
     sd = torch.load(dst, weights_only=True)
     for net, prefix in (("G", "G_ema."), ("D", "D.")):
         golden = json.loads((golden_dir / f"keys_{net}_256.json").read_text())["entries"]
-        got = [(k[len(prefix):], list(v.shape)) for k, v in sd.items() if k.startswith(prefix)]
+        got = [(k[len(prefix) :], list(v.shape)) for k, v in sd.items() if k.startswith(prefix)]
         assert got == [(e["name"], e["shape"]) for e in golden]
-    TwinG(img_resolution=256).load_state_dict({k[6:]: v for k, v in sd.items() if k.startswith("G_ema.")},
-                                              strict=True)
+    TwinG(img_resolution=256).load_state_dict({k[6:]: v for k, v in sd.items() if k.startswith("G_ema.")}, strict=True)
     ckpt_g = read_checkpoint(dst, nets=("G_ema",))
     assert ckpt_g.resolution == 256
     assert tree_equal(nets_io.load_nets(dst, ("G_ema",)).nets["G_ema"], state["ema"])

@@ -26,8 +26,10 @@ def test_malloc_env_adds_tunable_once():
 
 @pytest.mark.skipif(not GLIBC, reason="glibc tunables exist on glibc Linux only")
 def test_reexec_runs_the_same_command_line_with_the_tunable():
-    code = ("import os, sys; from mat_jax import runtime; print('start', os.environ.get('GLIBC_TUNABLES'), "
-            "sys.argv[1:], flush=True); runtime.reexec_with_hugepage_malloc(); print('done')")
+    code = (
+        "import os, sys; from mat_jax import runtime; print('start', os.environ.get('GLIBC_TUNABLES'), "
+        "sys.argv[1:], flush=True); runtime.reexec_with_hugepage_malloc(); print('done')"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", runtime.OPT_OUT)}
     out = subprocess.run([sys.executable, "-c", code, "a", "b"], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["start None ['a', 'b']", f"start {runtime.TUNABLE} ['a', 'b']", "done"]

@@ -62,9 +62,7 @@ def test_buffers_hold_official_values(golden_dir):
     np.testing.assert_array_equal(Conv2dLayer(1, 1, 3).resample_filter.numpy(), mp.RESAMPLE_FILTER)
     for res, window, n_windows in ((64, 8, 64), (32, 16, 4)):
         block = SwinTransformerBlock(180, [res, res], 6, window, window // 2)
-        np.testing.assert_array_equal(
-            block.attn_mask.numpy(), mp.shifted_window_mask(n_windows, window * window)
-        )
+        np.testing.assert_array_equal(block.attn_mask.numpy(), mp.shifted_window_mask(n_windows, window * window))
     assert SwinTransformerBlock(180, [16, 16], 6, 16, 8).attn_mask is None  # window covers the map: no shift
 
 
@@ -111,9 +109,7 @@ def _run_golden(golden_dir, res):
             t("images"), t("masks"), out["ws_psi1"], noise_mode="const", return_stg1=True, smm_maps=smm
         )
         for branch, prefix in ((D.Dis, "h_d_{}_Dis_out"), (D.Dis_stg1, "h_d_{}_Dis_stg1_out")):
-            hooks.append(
-                branch.register_forward_hook(lambda m, i, o, p=prefix: out.__setitem__(p.format(mode[0]), o))
-            )
+            hooks.append(branch.register_forward_hook(lambda m, i, o, p=prefix: out.__setitem__(p.format(mode[0]), o)))
         mode = ["fake"]
         out["d_logits"], out["d_logits_stg1"] = D(out["img"], t("masks"), out["img_stg1"])
         mode[0] = "real"

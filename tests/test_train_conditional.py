@@ -30,8 +30,9 @@ def labelled_folder(tmp_path_factory):
 
 
 def _labelled(folder, *more):
-    return micro_config("data.source='folder'", f"data.path='{folder}'", "data.labels='subfolders'",
-                        "mesh.num_devices=1", *more)
+    return micro_config(
+        "data.source='folder'", f"data.path='{folder}'", "data.labels='subfolders'", "mesh.num_devices=1", *more
+    )
 
 
 def _forbid_compile(monkeypatch):
@@ -103,8 +104,9 @@ def test_labels_reach_mapping_and_discriminator(conditional_run):
     c1 = jnp.asarray([[0.0, 1.0]] * 2)
 
     def gen(c):
-        final, _ = Generator(cfg).apply(g_vars, b["image"], b["mask"], z, c, noise_mode="const",
-                                        rngs={"smm": jax.random.key(1)})
+        final, _ = Generator(cfg).apply(
+            g_vars, b["image"], b["mask"], z, c, noise_mode="const", rngs={"smm": jax.random.key(1)}
+        )
         return np.asarray(final)
 
     def disc(c):
@@ -172,10 +174,17 @@ def test_inpaint_and_demo_cli_label(conditional_inpainter, tmp_path, capsys):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (r, r, 3), dtype=np.uint8)).save(tmp_path / "img.png")
     mask = np.full((r, r), 255, np.uint8)
-    mask[r // 4: 3 * r // 4, r // 4: 3 * r // 4] = 0
+    mask[r // 4 : 3 * r // 4, r // 4 : 3 * r // 4] = 0
     Image.fromarray(mask).save(tmp_path / "mask.png")
-    base = ["inpaint", "--checkpoint", str(ckpt), "--image", str(tmp_path / "img.png"), "--mask",
-            str(tmp_path / "mask.png")]
+    base = [
+        "inpaint",
+        "--checkpoint",
+        str(ckpt),
+        "--image",
+        str(tmp_path / "img.png"),
+        "--mask",
+        str(tmp_path / "mask.png"),
+    ]
     assert cli.main([*base, "--output", str(tmp_path / "none.png")]) == 1
     assert "class-conditional (c_dim=2): pass --label N" in capsys.readouterr().err
     assert cli.main([*base, "--output", str(tmp_path / "bad.png"), "--label", "2"]) == 1

@@ -46,8 +46,10 @@ def test_bf16_compute_keeps_float32_masters():
     config = micro_config("train.compute_dtype='bfloat16'")
     recipe = loop.recipe_from_config(config, sharding.make_mesh(1, jax.devices()[:1]))
     state = jax.eval_shape(functools.partial(steps.init_state, recipe), jax.random.key(0))
-    batch = {"image": jax.ShapeDtypeStruct((8, 32, 32, 3), np.float32),
-             "mask": jax.ShapeDtypeStruct((8, 32, 32, 1), np.float32)}
+    batch = {
+        "image": jax.ShapeDtypeStruct((8, 32, 32, 3), np.float32),
+        "mask": jax.ShapeDtypeStruct((8, 32, 32, 1), np.float32),
+    }
     new, metrics = jax.eval_shape(functools.partial(steps.main_step, recipe), state, batch, None)
     assert {x.dtype for x in jax.tree.leaves(new["g"]["params"])} == {np.dtype(np.float32)}
     assert {x.dtype for x in jax.tree.leaves(new["d_opt"])} <= {np.dtype(np.float32), np.dtype(np.int32)}

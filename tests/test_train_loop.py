@@ -27,8 +27,7 @@ def _restore(workdir, step=None, devices=None):
     progs = programs.build(recipe, mesh, int(config.mesh.fsdp_min_size))
     ckpt = checkpoint.Checkpointer(workdir / "checkpoints", max_to_keep=10, async_save=False)
     step = ckpt.latest_step() if step is None else step
-    it, _ = pipeline.make_train_iterator(config.data, seed=int(config.seed),
-                                         global_batch_size=recipe.global_batch)
+    it, _ = pipeline.make_train_iterator(config.data, seed=int(config.seed), global_batch_size=recipe.global_batch)
     state, meta = ckpt.restore(step, sharding.with_shardings(progs.abstract_state, progs.state_shardings), it)
     ckpt.close()
     return jax.tree.map(np.asarray, jax.device_get(state)), meta, next(it)
@@ -76,8 +75,10 @@ def test_restore_onto_one_device_and_continue(straight_run, tmp_path):
     shutil.copytree(straight_run / "checkpoints", wd / "checkpoints")
     out = loop.train(micro_config("train.total_steps=5", "mesh.num_devices=1"), wd)
     assert out["step"] == 5
-    assert "resuming from checkpoint step 4 (0.032 kimg, saved by 1 process(es) on 8 device(s))" in (
-        wd / "train.log").read_text()
+    assert (
+        "resuming from checkpoint step 4 (0.032 kimg, saved by 1 process(es) on 8 device(s))"
+        in (wd / "train.log").read_text()
+    )
 
 
 def test_nonfinite_skips_then_stops_with_last_checkpoint_intact(tmp_path):
@@ -125,5 +126,4 @@ def test_cli_parsing(capsys, tmp_path):
     assert "--config.section.key=value" in capsys.readouterr().out
     assert cli.main(["train", "--config", "configs/tiny.py"]) == 2
     assert "--workdir are required" in capsys.readouterr().err
-    assert cli.main(["train", "--config", "configs/tiny.py", "--workdir", str(tmp_path),
-                     "--config.train.nope=1"]) == 2
+    assert cli.main(["train", "--config", "configs/tiny.py", "--workdir", str(tmp_path), "--config.train.nope=1"]) == 2

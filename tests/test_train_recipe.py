@@ -52,8 +52,9 @@ def test_optax_adam_equals_torch_adam_with_scaled_betas():
 def test_transformer_group_is_the_official_lrt_filter(golden_dir):
     """--lrt's parameter group: every G parameter whose official name contains 'tran'/'Tran', nothing else."""
     keys = json.loads((golden_dir / "keys_G_256.json").read_text())
-    expected = {e["name"] for e in keys["entries"] if e["kind"] == "parameter" and ("tran" in e["name"] or
-                                                                                      "Tran" in e["name"])}
+    expected = {
+        e["name"] for e in keys["entries"] if e["kind"] == "parameter" and ("tran" in e["name"] or "Tran" in e["name"])
+    }
     labels = optim.transformer_labels(abstract_variables(MATConfig(resolution=256), "G")["params"])
     got = {official_name(path) for path, label in flatten_dict(labels).items() if label == "transformer"}
     assert len(expected) > 100 and got == expected
@@ -65,10 +66,12 @@ def test_lr_transformer_gives_the_transformer_group_its_own_first_step():
     g, d = optim.optimizers_from_config(config.optimizer)
     assert g.lr_transformer == pytest.approx(0.0005 * 4 / 5) and d.lr_transformer is None
     rng = np.random.default_rng(0)
-    params = jax.tree.map(lambda x: jnp.asarray(rng.standard_normal(x.shape, np.float32)),
-                          abstract_variables(TINY, "G")["params"])
-    grads = jax.tree.map(lambda x: jnp.asarray(rng.choice([-1.0, 1.0], x.shape) * rng.uniform(0.5, 2.0, x.shape)),
-                         params)  # |g| >> eps
+    params = jax.tree.map(
+        lambda x: jnp.asarray(rng.standard_normal(x.shape, np.float32)), abstract_variables(TINY, "G")["params"]
+    )
+    grads = jax.tree.map(
+        lambda x: jnp.asarray(rng.choice([-1.0, 1.0], x.shape) * rng.uniform(0.5, 2.0, x.shape)), params
+    )  # |g| >> eps
     tx = g.make()
     updates, _ = tx.update(grads, tx.init(params), params)
     labels = flatten_dict(optim.transformer_labels(params))
@@ -121,8 +124,9 @@ def test_adversarial_losses_vs_numpy():
 def tiny_d():
     from mat_jax.models import Discriminator
 
-    cfg = MATConfig(resolution=32, stage1_token_res=16, channel_base=256, channel_max=16, mbstd_group_size=2,
-                    conv="custom")
+    cfg = MATConfig(
+        resolution=32, stage1_token_res=16, channel_base=256, channel_max=16, mbstd_group_size=2, conv="custom"
+    )
     d = Discriminator(cfg)
     x = jnp.zeros((4, 32, 32, 3))
     m = jnp.ones((4, 32, 32, 1))

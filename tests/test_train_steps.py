@@ -41,8 +41,12 @@ def test_ema_and_buffer_copy(progs_and_state):
     recipe, _, _, s0, s1, m = progs_and_state
     beta = 0.5 ** (recipe.global_batch / (recipe.ema_kimg * 1000))
     assert m["ema_beta"] == pytest.approx(beta, rel=1e-6)
-    for e1, p1, e0 in zip(jax.tree.leaves(s1["ema"]["params"]), jax.tree.leaves(s1["g"]["params"]),
-                          jax.tree.leaves(s0["ema"]["params"]), strict=True):
+    for e1, p1, e0 in zip(
+        jax.tree.leaves(s1["ema"]["params"]),
+        jax.tree.leaves(s1["g"]["params"]),
+        jax.tree.leaves(s0["ema"]["params"]),
+        strict=True,
+    ):
         np.testing.assert_allclose(e1, p1 + beta * (e0 - p1), rtol=1e-6, atol=1e-7)
     assert tree_equal(s1["ema"]["buffers"], s1["g"]["buffers"])
 
@@ -117,7 +121,9 @@ def test_bf16_compute_step_tracks_float32(progs_and_state):
     for net in ("g", "d"):
         leaves = [jax.tree.leaves(s[net]["params"]) for s in (s0, s1, b16)]
         assert {x.dtype for x in leaves[2]} == {np.dtype(np.float32)}, net
-        d32, d16 = (np.concatenate([(a - o).ravel() for a, o in zip(ls, leaves[0], strict=True)])
-                    for ls in (leaves[1], leaves[2]))
+        d32, d16 = (
+            np.concatenate([(a - o).ravel() for a, o in zip(ls, leaves[0], strict=True)])
+            for ls in (leaves[1], leaves[2])
+        )
         moved = np.abs(d32) > 0
         assert np.mean(np.sign(d16[moved]) == np.sign(d32[moved])) > 0.9, net

@@ -18,8 +18,10 @@ from train_helpers import MICRO_OVERRIDES, REPO, TINY, micro_config, subprocess_
 
 from mat_jax.train import checkpoint, loop, programs, sharding
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 (simulated) devices, see conftest.py")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 (simulated) devices, see conftest.py"),
+]
 TIMEOUT = 420  # seconds per training process (compiles on 2 shared cores)
 
 
@@ -42,8 +44,10 @@ def _wait_for(pred, proc, timeout, what):
     t0 = time.time()
     while not pred():
         if proc.poll() is not None:
-            raise AssertionError(f"training process exited ({proc.returncode}) before {what}:\n"
-                                 f"{proc.stdout.read() if proc.stdout else ''}")
+            raise AssertionError(
+                f"training process exited ({proc.returncode}) before {what}:\n"
+                f"{proc.stdout.read() if proc.stdout else ''}"
+            )
         if time.time() - t0 > timeout:
             proc.kill()
             raise AssertionError(f"timed out waiting for {what}")
@@ -54,14 +58,21 @@ def test_kill9_after_checkpoint_then_resume_is_bit_identical(tmp_path):
     straight = tmp_path / "straight"
     loop.train(micro_config("train.total_steps=4"), straight)
     wd = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(wd, "train.total_steps=40"), env=subprocess_env(), cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _cmd(wd, "train.total_steps=40"),
+        env=subprocess_env(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     _wait_for(lambda: (wd / "checkpoints" / "2" / "_CHECKPOINT_METADATA").is_file(), proc, TIMEOUT, "checkpoint 2")
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     assert proc.returncode == -signal.SIGKILL
-    res = subprocess.run(_cmd(wd, "train.total_steps=4"), env=subprocess_env(), cwd=REPO, capture_output=True,
-                         text=True, timeout=TIMEOUT)
+    res = subprocess.run(
+        _cmd(wd, "train.total_steps=4"), env=subprocess_env(), cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "resuming from checkpoint step" in res.stderr
     a, _ = _state(straight, 4)
@@ -73,9 +84,14 @@ def test_kill9_after_checkpoint_then_resume_is_bit_identical(tmp_path):
 
 def test_sigterm_saves_exits_zero_and_resumes(tmp_path):
     wd = tmp_path / "term"
-    proc = subprocess.Popen(_cmd(wd, "train.total_steps=500", "checkpoint.every_steps=1000"),
-                            env=subprocess_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        _cmd(wd, "train.total_steps=500", "checkpoint.every_steps=1000"),
+        env=subprocess_env(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     metrics = wd / "metrics.jsonl"
     _wait_for(lambda: metrics.is_file() and len(metrics.read_text().splitlines()) >= 2, proc, TIMEOUT, "2 steps")
     proc.send_signal(signal.SIGTERM)
@@ -102,10 +118,26 @@ def test_two_processes_train_and_save_then_one_process_resumes(tmp_path):
     port = _free_port()
     env = subprocess_env()
     env.pop("XLA_FLAGS")  # each process simulates 2 CPU devices via --num_cpu_devices
-    procs = [subprocess.Popen(
-        _cmd(wd, "train.total_steps=2", extra=(f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
-                                               f"--process_id={i}", "--num_cpu_devices=2")),
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            _cmd(
+                wd,
+                "train.total_steps=2",
+                extra=(
+                    f"--coordinator_address=127.0.0.1:{port}",
+                    "--num_processes=2",
+                    f"--process_id={i}",
+                    "--num_cpu_devices=2",
+                ),
+            ),
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outs = []
     for p in procs:
         try:

@@ -16,8 +16,11 @@ from mat_jax.weights.layout import (
 )
 
 
-@pytest.fixture(scope="module", params=[(128, "G"), (256, "G"), (512, "G"), (128, "D"), (256, "D"), (512, "D")],
-                ids=lambda p: f"{p[1]}{p[0]}")
+@pytest.fixture(
+    scope="module",
+    params=[(128, "G"), (256, "G"), (512, "G"), (128, "D"), (256, "D"), (512, "D")],
+    ids=lambda p: f"{p[1]}{p[0]}",
+)
 def table_and_keys(request, golden_dir):
     res, net = request.param
     keys = json.loads((golden_dir / f"keys_{net}_{res}.json").read_text())
@@ -40,8 +43,12 @@ def test_parameter_counts_per_submodule(table_and_keys):
     """Every count the official key list reports (total and per submodule, 3 name levels) matches."""
     _, _, table, keys = table_and_keys
     for prefix, want in keys["param_counts"].items():
-        got = sum(int(np.prod(e.shape)) for e in table if e.collection == "params"
-                  and (prefix == "<total>" or e.official == prefix or e.official.startswith(prefix + ".")))
+        got = sum(
+            int(np.prod(e.shape))
+            for e in table
+            if e.collection == "params"
+            and (prefix == "<total>" or e.official == prefix or e.official.startswith(prefix + "."))
+        )
         assert got == want, f"{prefix}: {got} != official {want}"
 
 
@@ -72,8 +79,18 @@ def test_load_errors_name_every_bad_key(golden_dir):
     with pytest.raises(CheckpointLayoutError) as e:
         official_to_variables(sd, cfg, "D", source="my.safetensors")
     msg = str(e.value)
-    for needle in ("my.safetensors", "missing", "fc0.bias", "unexpected", "fc9.weight", "mis-shaped",
-                   "Dis.1.conv0.weight", "[128, 128, 3, 3]", "[1, 2, 3, 3]", "Dis.1.conv0.resample_filter"):
+    for needle in (
+        "my.safetensors",
+        "missing",
+        "fc0.bias",
+        "unexpected",
+        "fc9.weight",
+        "mis-shaped",
+        "Dis.1.conv0.weight",
+        "[128, 128, 3, 3]",
+        "[1, 2, 3, 3]",
+        "Dis.1.conv0.resample_filter",
+    ):
         assert needle in msg, needle
     # A generator at the wrong resolution: every offending key is reported, not just the first.
     g512 = mp.make_params(golden_dir / "keys_G_512.json")

@@ -26,8 +26,18 @@ def _tiny() -> MATConfig:
     return model_config(load_config(pathlib.Path(__file__).resolve().parents[1] / "configs" / "tiny.py"))
 
 
-_SMALL = dict(resolution=128, z_dim=64, w_dim=64, mapping_layers=2, channel_base=4096, channel_max=64,
-              stage1_dim=24, stage1_heads=2, stage1_token_res=32, stage1_depths=(1, 2, 1, 2, 1))
+_SMALL = dict(
+    resolution=128,
+    z_dim=64,
+    w_dim=64,
+    mapping_layers=2,
+    channel_base=4096,
+    channel_max=64,
+    stage1_dim=24,
+    stage1_heads=2,
+    stage1_token_res=32,
+    stage1_depths=(1, 2, 1, 2, 1),
+)
 CONFIGS = {
     "G128": ("G", lambda: MATConfig(resolution=128)),
     "G256": ("G", lambda: MATConfig(resolution=256)),
@@ -56,8 +66,9 @@ def test_table_equals_flax_tree(name):
     cfg = make()
     table = build_table(cfg, net)
     variables = abstract_variables(cfg, net)
-    flax = {(coll, path): shape for coll in ("params", "buffers") for path, shape in
-            _flax_leaves(variables.get(coll, {}))}
+    flax = {
+        (coll, path): shape for coll in ("params", "buffers") for path, shape in _flax_leaves(variables.get(coll, {}))
+    }
     mine = {(e.collection, e.path): e.flax_shape for e in table if e.collection != "constant"}
     assert sorted(set(flax) - set(mine)) == []
     assert sorted(set(mine) - set(flax)) == []
@@ -75,4 +86,3 @@ def test_table_is_in_golden_order(golden_dir, net, res):
     gold = json.loads((golden_dir / f"keys_{net}_{res}.json").read_text())
     want = [(e["name"], tuple(e["shape"]), e["kind"]) for e in gold["entries"]]
     assert [(e.official, e.shape, e.kind) for e in build_table(MATConfig(resolution=res), net)] == want
-

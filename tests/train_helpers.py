@@ -20,8 +20,14 @@ TINY = REPO / "configs" / "tiny.py"
 # many programs: they use the direct custom-gradient convolutions, which compile ~30 % faster than Winograd's 16
 # matmuls per layer (Winograd's values, gradients, second order and sharded runs: tests/test_winograd.py).
 MICRO_OVERRIDES = (
-    "model.resolution=32", "model.stage1_token_res=16", "model.stage1_depths=(1, 1, 1, 1, 1)",
-    "model.z_dim=16", "model.w_dim=16", "model.mapping_layers=1", "data.resolution=32", "model.conv=custom",
+    "model.resolution=32",
+    "model.stage1_token_res=16",
+    "model.stage1_depths=(1, 1, 1, 1, 1)",
+    "model.z_dim=16",
+    "model.w_dim=16",
+    "model.mapping_layers=1",
+    "data.resolution=32",
+    "model.conv=custom",
 )
 
 
@@ -33,12 +39,14 @@ def subprocess_env(**extra: str) -> dict:
     """Environment of a training subprocess: same device count and compilation cache as the test session."""
     env = dict(os.environ)
     env.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
-    env.update({
-        "JAX_COMPILATION_CACHE_DIR": str(REPO / ".jax_cache"),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "JAX_COMPILATION_CACHE_DIR": str(REPO / ".jax_cache"),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -49,7 +57,7 @@ def random_batch(batch: int, res: int, seed: int = 0) -> dict[str, np.ndarray]:
     masks = np.ones((batch, res, res, 1), np.float32)
     for i in range(batch):  # a rectangular hole per image (0 = hole)
         y, x = rng.integers(0, res // 2, 2)
-        masks[i, y:y + res // 2, x:x + res // 2] = 0
+        masks[i, y : y + res // 2, x : x + res // 2] = 0
     return {"image": images, "mask": masks}
 
 
@@ -68,4 +76,5 @@ def micro_state(seed: int = 0):
 def tree_equal(a, b) -> bool:
     leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
     return len(leaves_a) == len(leaves_b) and all(
-        np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(leaves_a, leaves_b, strict=True))
+        np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(leaves_a, leaves_b, strict=True)
+    )

@@ -34,9 +34,7 @@ def _nets(value: str) -> tuple[str, ...]:
         return ()
     bad = [n for n in nets if n not in _NET_CHOICES]
     if not nets or bad:
-        raise argparse.ArgumentTypeError(
-            f"--net takes G_ema, G, D, a comma list of them, or 'all'; got {value!r}"
-        )
+        raise argparse.ArgumentTypeError(f"--net takes G_ema, G, D, a comma list of them, or 'all'; got {value!r}")
     return nets
 
 
@@ -47,8 +45,11 @@ def register(subparsers) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("src", help="source checkpoint: a file (official .pkl is read with a restricted unpickler), a "
-                   "mat-jax directory, or a training run (workdir, its checkpoints/ or a step directory)")
+    p.add_argument(
+        "src",
+        help="source checkpoint: a file (official .pkl is read with a restricted unpickler), a "
+        "mat-jax directory, or a training run (workdir, its checkpoints/ or a step directory)",
+    )
     p.add_argument("dst", help="destination file; written atomically")
     p.add_argument(
         "--net",
@@ -58,15 +59,15 @@ def register(subparsers) -> argparse.ArgumentParser:
         "prefixes), or 'all'. A file holding one un-prefixed generator satisfies G and G_ema.",
     )
     p.add_argument("--dtype", choices=DTYPES, default=None, help="cast floating entries on export")
-    p.add_argument(
-        "--resolution", type=int, choices=(128, 256, 512), default=None, help="require this resolution"
-    )
-    p.add_argument(
-        "--from", dest="src_format", default=None, help=f"source format ({', '.join(format_names())})"
-    )
+    p.add_argument("--resolution", type=int, choices=(128, 256, 512), default=None, help="require this resolution")
+    p.add_argument("--from", dest="src_format", default=None, help=f"source format ({', '.join(format_names())})")
     p.add_argument("--to", dest="dst_format", default=None, help="destination format (default: from DST)")
-    p.add_argument("--step", type=int, default=None,
-                   help="for a training run as SRC: the checkpoint step (default: the latest complete one)")
+    p.add_argument(
+        "--step",
+        type=int,
+        default=None,
+        help="for a training run as SRC: the checkpoint step (default: the latest complete one)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -80,21 +81,22 @@ def run(args: argparse.Namespace) -> int:
         loaded = nets_io.load_nets(args.src, nets, step=args.step, fmt=args.src_format)
         res = loaded.cfg.resolution
         if args.resolution is not None and res != args.resolution:
-            raise ConversionError(f"{args.src}: holds a resolution-{res} model, but --resolution "
-                                  f"{args.resolution} was requested")
+            raise ConversionError(
+                f"{args.src}: holds a resolution-{res} model, but --resolution {args.resolution} was requested"
+            )
         nets_io.save_nets(args.dst, loaded.cfg, loaded.nets, fmt=args.dst_format, dtype=args.dtype)
         what = loaded.describe()
         n = None
     else:
-        ckpt = read_checkpoint(
-            args.src, nets=args.net or None, resolution=args.resolution, fmt=args.src_format
-        )
+        ckpt = read_checkpoint(args.src, nets=args.net or None, resolution=args.resolution, fmt=args.src_format)
         write_checkpoint(args.dst, ckpt.nets, fmt=args.dst_format, dtype=args.dtype)
         res, what = ckpt.resolution, f"{', '.join(ckpt.nets)} at {ckpt.resolution}x{ckpt.resolution}"
         n = sum(len(s) for s in ckpt.nets.values())
     print(f"{args.src} -> {args.dst}: {what}" + (f", {n} entries" if n is not None else ""))
     sidecar = model_config_sidecar(args.dst)
     if os.path.isfile(sidecar):
-        print(f"  not the official architecture: its model config is in {sidecar} "
-              "(mat_jax.torch_twin.Generator.from_config builds the matching PyTorch network)")
+        print(
+            f"  not the official architecture: its model config is in {sidecar} "
+            "(mat_jax.torch_twin.Generator.from_config builds the matching PyTorch network)"
+        )
     return 0

@@ -15,18 +15,26 @@ from mat_jax.commands import UsageError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="inpaint the bundled photos with a randomly initialised model",
-                              description=__doc__)
-    p.add_argument("--checkpoint", default=None, help="weights to use (file, mat-jax directory or training run); "
-                   "default: a random initialisation")
+    p = subparsers.add_parser(
+        "demo", help="inpaint the bundled photos with a randomly initialised model", description=__doc__
+    )
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="weights to use (file, mat-jax directory or training run); default: a random initialisation",
+    )
     p.add_argument("--step", type=int, default=None, help="checkpoint step of a training run (default: latest)")
     p.add_argument("--net", choices=("G_ema", "G"), default="G_ema")
     p.add_argument("--config", default=None, help="config file of the random model (default: official architecture)")
     p.add_argument("--resolution", type=int, default=256, help="model resolution when no config is given")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="out/demo_inpaint.png", help="PNG grid to write")
-    p.add_argument("--label", type=int, default=None, help="class of every photo, for a class-conditional model "
-                   "(required there, refused otherwise)")
+    p.add_argument(
+        "--label",
+        type=int,
+        default=None,
+        help="class of every photo, for a class-conditional model (required there, refused otherwise)",
+    )
     p.set_defaults(func=run)
 
 
@@ -37,7 +45,7 @@ def _center_square(image, size):
     h, w = image.shape[:2]
     s = min(h, w)
     y, x = (h - s) // 2, (w - s) // 2
-    crop = Image.fromarray(image[y:y + s, x:x + s]).resize((size, size), Image.BICUBIC)
+    crop = Image.fromarray(image[y : y + s, x : x + s]).resize((size, size), Image.BICUBIC)
     return np.asarray(crop, np.float32) / 127.5 - 1.0
 
 
@@ -73,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.time()
         keys = {"params": jax.random.key(args.seed), "smm": jax.random.key(1), "noise": jax.random.key(2)}
         c_init = (jnp.zeros((1, cfg.c_dim)),) if cfg.c_dim > 0 else ()
-        variables = jax.jit(Generator(cfg).init)(keys, jnp.asarray(images[:1]), jnp.asarray(masks[:1]),
-                                                 jnp.zeros((1, cfg.z_dim)), *c_init)
+        variables = jax.jit(Generator(cfg).init)(
+            keys, jnp.asarray(images[:1]), jnp.asarray(masks[:1]), jnp.zeros((1, cfg.z_dim)), *c_init
+        )
         print(f"initialised a random {r}x{r} MAT in {time.time() - t0:.1f}s")
         inpainter = inference.Inpainter(cfg, variables)
     print(f"inpainting {len(names)} photos ...")
@@ -82,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
     c = None if c1 is None else np.repeat(c1, len(names), axis=0)  # one-hot --label for every photo
     final, stage1 = inpainter(images, masks, c=c, seed=args.seed)
     print(f"forward (compile + run) {time.time() - t0:.1f}s")
-    rows = [[images[i], viz.masked_input(images[i], masks[i]), viz.mask_rgb(masks[i]), stage1[i], final[i]]
-            for i in range(len(names))]
+    rows = [
+        [images[i], viz.masked_input(images[i], masks[i]), viz.mask_rgb(masks[i]), stage1[i], final[i]]
+        for i in range(len(names))
+    ]
     path = viz.save_png(args.output, viz.grid(rows, ["input", "masked", "mask", "stage 1", "output"]))
     print(f"wrote {path}")
     return 0

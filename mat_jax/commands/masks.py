@@ -22,16 +22,24 @@ from mat_jax.data import mask_io, mask_report, masks_extra
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "masks", help="write a fixed set of inpainting masks (white = known) + hole-ratio histogram",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "masks",
+        help="write a fixed set of inpainting masks (white = known) + hole-ratio histogram",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--kind", default="mat_large", choices=masks_extra.ALL_KINDS, help="mask generator")
     p.add_argument("--resolution", type=int, default=512, help="mask side in pixels")
     p.add_argument("--count", type=int, default=1000, help="number of masks")
     p.add_argument("--seed", type=int, default=0, help="set seed (mask i depends on seed and i only)")
     p.add_argument("--out", required=True, help="output folder (created; must not contain masks already)")
-    p.add_argument("--hole-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"),
-                   help="MAT kinds: keep masks whose hole ratio is in the open interval (LO, HI)")
+    p.add_argument(
+        "--hole-range",
+        type=float,
+        nargs=2,
+        default=(0.0, 1.0),
+        metavar=("LO", "HI"),
+        help="MAT kinds: keep masks whose hole ratio is in the open interval (LO, HI)",
+    )
     p.add_argument("--start", type=int, default=0, help="first mask index (to extend an existing set)")
     p.add_argument("--overwrite", action="store_true", help="allow writing into a folder with PNG files")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -17,12 +17,19 @@ from mat_jax.commands import UsageError
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "prepare-data", help="convert image folders to a TFDS array_record dataset (once, no TensorFlow)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "prepare-data",
+        help="convert image folders to a TFDS array_record dataset (once, no TensorFlow)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--name", required=True, help="dataset name, e.g. places512 (-> mat_image_folder/NAME)")
-    p.add_argument("--split", action="append", required=True, metavar="SPLIT=DIR",
-                   help="a split and its image folder (recursive); repeat for several splits")
+    p.add_argument(
+        "--split",
+        action="append",
+        required=True,
+        metavar="SPLIT=DIR",
+        help="a split and its image folder (recursive); repeat for several splits",
+    )
     p.add_argument("--data-dir", required=True, help="TFDS data_dir to write to")
     p.add_argument("--bad-data", choices=("skip", "error"), default="skip")
     p.set_defaults(func=run)
@@ -43,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     name, skipped = tfds_builder.prepare_image_folder(args.name, split_dirs, args.data_dir, bad_data=args.bad_data)
     for path, reason in sorted(skipped.items()):
         print(f"skipped {path}: {reason}")
-    print(f"prepared {name} in {args.data_dir} ({len(skipped)} bad images skipped); "
-          f"read it with data.source='tfds', data.path='{name}', data.tfds_data_dir='{args.data_dir}'")
+    print(
+        f"prepared {name} in {args.data_dir} ({len(skipped)} bad images skipped); "
+        f"read it with data.source='tfds', data.path='{name}', data.tfds_data_dir='{args.data_dir}'"
+    )
     return 0

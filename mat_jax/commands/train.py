@@ -24,18 +24,27 @@ def flag_values():
     from absl import flags
 
     fv = flags.FlagValues()
-    flags.DEFINE_string("config", None, "Training config file (configs/*.py); override fields with "
-                        "--config.section.key=value (a Python literal, or else the raw string).", flag_values=fv)
-    flags.DEFINE_string("workdir", None, "Run directory: config.json, checkpoints/, samples/, metrics.jsonl, "
-                        "tensorboard/, train.log. An existing run there is resumed.", flag_values=fv)
-    flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (auto-detected cluster).",
-                      flag_values=fv)
-    flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (implies --distributed).",
-                        flag_values=fv)
+    flags.DEFINE_string(
+        "config",
+        None,
+        "Training config file (configs/*.py); override fields with "
+        "--config.section.key=value (a Python literal, or else the raw string).",
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "workdir",
+        None,
+        "Run directory: config.json, checkpoints/, samples/, metrics.jsonl, "
+        "tensorboard/, train.log. An existing run there is resumed.",
+        flag_values=fv,
+    )
+    flags.DEFINE_bool(
+        "distributed", False, "Call jax.distributed.initialize() (auto-detected cluster).", flag_values=fv
+    )
+    flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (implies --distributed).", flag_values=fv)
     flags.DEFINE_integer("num_processes", None, "Number of processes (with --coordinator_address).", flag_values=fv)
     flags.DEFINE_integer("process_id", None, "This process's index (with --coordinator_address).", flag_values=fv)
-    flags.DEFINE_integer("num_cpu_devices", 0, "If > 0, simulate this many CPU devices per process.",
-                         flag_values=fv)
+    flags.DEFINE_integer("num_cpu_devices", 0, "If > 0, simulate this many CPU devices per process.", flag_values=fv)
     return fv
 
 
@@ -45,7 +54,7 @@ def parse(argv: list[str]):
 
     from mat_jax.config import ConfigError, load_config
 
-    overrides = [a[len("--config."):] for a in argv[1:] if a.startswith("--config.")]
+    overrides = [a[len("--config.") :] for a in argv[1:] if a.startswith("--config.")]
     fv = flag_values()
     try:
         fv([argv[0], *(a for a in argv[1:] if not a.startswith("--config."))])
@@ -61,8 +70,13 @@ def parse(argv: list[str]):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train MAT (absl flags: --config FILE --workdir DIR --config.k=v)",
-                              add_help=False, prefix_chars="\x00", usage=USAGE)
+    p = subparsers.add_parser(
+        "train",
+        help="train MAT (absl flags: --config FILE --workdir DIR --config.k=v)",
+        add_help=False,
+        prefix_chars="\x00",
+        usage=USAGE,
+    )
     p.add_argument("argv", nargs=argparse.REMAINDER, help="absl flags, see `mat-jax train --help`")
     p.set_defaults(func=run)
 
@@ -83,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
         jax.config.update("jax_num_cpu_devices", fv.num_cpu_devices)
     distributed = fv.distributed or fv.coordinator_address is not None
     if distributed:
-        jax.distributed.initialize(coordinator_address=fv.coordinator_address, num_processes=fv.num_processes,
-                                   process_id=fv.process_id)
+        jax.distributed.initialize(
+            coordinator_address=fv.coordinator_address, num_processes=fv.num_processes, process_id=fv.process_id
+        )
     from mat_jax.train import loop
 
     try:

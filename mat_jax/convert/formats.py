@@ -101,9 +101,7 @@ def handler_for(path: str | os.PathLike, fmt: str | None = None) -> FormatHandle
             "(the mat-jax orbax checkpoint format is registered by mat_jax.convert.formats)"
         )
     suffixes = sorted(s for h in _REGISTRY.values() for s in h.suffixes)
-    raise ConversionError(
-        f"{path}: unknown checkpoint extension; use one of {', '.join(suffixes)} or pass a format"
-    )
+    raise ConversionError(f"{path}: unknown checkpoint extension; use one of {', '.join(suffixes)} or pass a format")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -244,9 +242,7 @@ def write_checkpoint(
         checked[name] = cast_state(state, dtype)
         resolutions.add(res)
     if len(resolutions) > 1:
-        raise ConversionError(
-            f"{path}: refusing to store nets of different resolutions {sorted(resolutions)}"
-        )
+        raise ConversionError(f"{path}: refusing to store nets of different resolutions {sorted(resolutions)}")
     metadata = {
         "format": "mat-jax official-names v1",
         "nets": ",".join(checked),
@@ -309,9 +305,7 @@ def _read_safetensors(path: str) -> tuple[dict, dict]:
         header = json.loads(data[8 : 8 + n])
         items = deserialize(data)
     except (struct.error, ValueError, SafetensorError, UnicodeDecodeError) as e:
-        raise ConversionError(
-            f"{path}: not a readable safetensors file (truncated or corrupt: {e})"
-        ) from None
+        raise ConversionError(f"{path}: not a readable safetensors file (truncated or corrupt: {e})") from None
     out = collections.OrderedDict()
     for name, info in sorted(items, key=lambda it: header[it[0]]["data_offsets"][0]):
         if info["dtype"] not in _ST_DTYPES:
@@ -425,22 +419,24 @@ def _write_onnx(path: str, flat: dict, metadata: dict) -> None:
 
 
 for _h in (
-    FormatHandler(
-        "pkl", (".pkl",), _read_pkl, None, description="official network pickle (import only, safe)"
-    ),
+    FormatHandler("pkl", (".pkl",), _read_pkl, None, description="official network pickle (import only, safe)"),
     FormatHandler("pt", (".pt", ".pth"), _read_pt, _write_pt, description="torch state_dict (weights_only)"),
-    FormatHandler(
-        "safetensors", (".safetensors",), _read_safetensors, _write_safetensors, description="safetensors"
-    ),
+    FormatHandler("safetensors", (".safetensors",), _read_safetensors, _write_safetensors, description="safetensors"),
     FormatHandler("npz", (".npz",), _read_npz, _write_npz, description="numpy .npz"),
-    FormatHandler(
-        "onnx", (".onnx",), _read_onnx_refused, _write_onnx, description="ONNX graph of G (export only)"
-    ),
+    FormatHandler("onnx", (".onnx",), _read_onnx_refused, _write_onnx, description="ONNX graph of G (export only)"),
 ):
     register_format(_h)
 
 
 # --- the mat-jax checkpoint directory (Flax variables + model config; any architecture) ---
 
-register_format(FormatHandler("orbax", (), orbax_dir.read_official, orbax_dir.write_official, directory=True,
-                              description="mat-jax checkpoint directory (orbax + model config)"))
+register_format(
+    FormatHandler(
+        "orbax",
+        (),
+        orbax_dir.read_official,
+        orbax_dir.write_official,
+        directory=True,
+        description="mat-jax checkpoint directory (orbax + model config)",
+    )
+)

@@ -73,9 +73,7 @@ def infer_layout(state: Mapping[str, np.ndarray], source: str) -> tuple[str, int
     if has_g and not has_d:
         decs = {int(m.group(1)) for k in keys if (m := _DEC_RE.match(k))}
         if not decs:
-            raise ConversionError(
-                f"{source}: looks like a MAT generator but has no synthesis.dec.Dec_RxR.* keys"
-            )
+            raise ConversionError(f"{source}: looks like a MAT generator but has no synthesis.dec.Dec_RxR.* keys")
         res = max(decs)
         if res not in SUPPORTED_RESOLUTIONS:
             raise ConversionError(
@@ -100,11 +98,7 @@ def infer_layout(state: Mapping[str, np.ndarray], source: str) -> tuple[str, int
                 f"resolution {res} (expected {official_nf(res)} output channels)"
             )
         return "D", res
-    what = (
-        "both generator and discriminator keys"
-        if has_g and has_d
-        else "neither generator nor discriminator keys"
-    )
+    what = "both generator and discriminator keys" if has_g and has_d else "neither generator nor discriminator keys"
     raise ConversionError(
         f"{source}: fits no known MAT layout ({what}): {_describe(keys)}. Expected official names such as "
         "'synthesis.*' + 'mapping.*' (G) or 'Dis.*' + 'fc0.*' (D), optionally prefixed 'G.', 'D.', 'G_ema.'."

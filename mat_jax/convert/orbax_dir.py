@@ -122,10 +122,19 @@ def write_official(path: str, flat: dict, metadata: dict) -> None:
         kind, res = infer_layout(state, path)
         nets[name or ("G_ema" if kind == "G" else "D")] = (kind, state)
     cfg = MATConfig(resolution=res)
-    variables = {name: official_to_variables(state, cfg, kind, source=f"{path} [{name}]")
-                 for name, (kind, state) in nets.items()}
+    variables = {
+        name: official_to_variables(state, cfg, kind, source=f"{path} [{name}]") for name, (kind, state) in nets.items()
+    }
     save_variables(path, variables, cfg)
 
 
-__all__ = ["save_variables", "load_variables", "is_checkpoint_dir", "net_names", "read_official", "write_official",
-           "NET_PREFIXES", "join_nets"]
+__all__ = [
+    "save_variables",
+    "load_variables",
+    "is_checkpoint_dir",
+    "net_names",
+    "read_official",
+    "write_official",
+    "NET_PREFIXES",
+    "join_nets",
+]

@@ -56,11 +56,7 @@ class PersistentRecord:
     The embedded `module_src` is dropped unread (it is only ever executed by the official loader)."""
 
     def __init__(self, meta: dict) -> None:
-        if (
-            not isinstance(meta, dict)
-            or meta.get("type") != "class"
-            or not isinstance(meta.get("state"), dict)
-        ):
+        if not isinstance(meta, dict) or meta.get("type") != "class" or not isinstance(meta.get("state"), dict):
             raise ConversionError("persistent object record is not of type 'class' with a dict state")
         self.class_name = str(meta.get("class_name"))
         self.version = meta.get("version")
@@ -77,9 +73,7 @@ class ModuleRecord:
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, dict):
-            raise ConversionError(
-                f"{self.torch_class}: BUILD state is {type(state).__name__}, expected a dict"
-            )
+            raise ConversionError(f"{self.torch_class}: BUILD state is {type(state).__name__}, expected a dict")
         self.state = state
 
     def __repr__(self) -> str:
@@ -126,9 +120,7 @@ def _np_scalar(dtype: Any, data: Any = None) -> Any:
 def _codecs_encode(text: Any, encoding: Any = "utf-8", errors: Any = "strict") -> bytes:
     """_codecs.encode as protocol 2 uses it to spell `bytes` (str, 'latin1'); nothing else is accepted."""
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
-        raise UnsafePickleError(
-            "_codecs.encode is only allowed as protocol 2's bytes spelling (str, 'latin1')"
-        )
+        raise UnsafePickleError("_codecs.encode is only allowed as protocol 2's bytes spelling (str, 'latin1')")
     return text.encode("latin1")
 
 
@@ -173,16 +165,12 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_ignored
             f"of {storage.shape[0]} elements (truncated or corrupt file)"
         )
     item = storage.dtype.itemsize
-    view = np.lib.stride_tricks.as_strided(
-        storage[offset:], shape=size, strides=tuple(st * item for st in stride)
-    )
+    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size, strides=tuple(st * item for st in stride))
     out = np.array(view, copy=True)
     return out.astype(out.dtype.newbyteorder("=")) if out.dtype.byteorder == "<" else out
 
 
-def _rebuild_parameter(
-    data: Any, requires_grad: Any = None, hooks: Any = None, state: Any = None
-) -> np.ndarray:
+def _rebuild_parameter(data: Any, requires_grad: Any = None, hooks: Any = None, state: Any = None) -> np.ndarray:
     """torch._utils._rebuild_parameter(_with_state): a parameter is its data; where it lives names it."""
     if not isinstance(data, np.ndarray):
         raise ConversionError("parameter record does not wrap a tensor")
@@ -207,12 +195,7 @@ class _LegacyUnpickler(pickle.Unpickler):
         raise UnsafePickleError(f"refusing global {module}.{name} inside a tensor storage record")
 
     def persistent_load(self, pid: Any) -> Any:
-        if not (
-            isinstance(pid, tuple)
-            and len(pid) >= 5
-            and pid[0] == "storage"
-            and isinstance(pid[1], _StorageType)
-        ):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
             raise ConversionError(f"unexpected persistent id {pid!r:.80} in a tensor storage record")
         view = pid[5] if len(pid) > 5 else None
         return _StorageRef(pid[1], str(pid[2]), int(pid[4]), view)
@@ -253,9 +236,7 @@ def _load_from_bytes(blob: Any) -> np.ndarray:
         numel = struct.unpack("<q", head)[0]
         raw = f.read(numel * dtype.itemsize)
         if numel < 0 or len(raw) != numel * dtype.itemsize:
-            raise ConversionError(
-                f"storage {key}: {numel} elements announced, {len(raw)} bytes present (truncated)"
-            )
+            raise ConversionError(f"storage {key}: {numel} elements announced, {len(raw)} bytes present (truncated)")
         arrays[str(key)] = np.frombuffer(raw, dtype)
     if ref.key not in arrays:
         raise ConversionError(f"storage record references key {ref.key!r} that it does not contain")
@@ -366,9 +347,7 @@ def read_network_pickle(path: str | os.PathLike) -> dict:
             struct.error,
         ) as e:
             hint = "the file is truncated" if isinstance(e, EOFError) else "it is not a valid pickle"
-            raise ConversionError(
-                f"{path}: cannot read as an official MAT network pickle: {hint} ({e})"
-            ) from None
+            raise ConversionError(f"{path}: cannot read as an official MAT network pickle: {hint} ({e})") from None
     if not isinstance(obj, dict) or not any(n in obj for n in PICKLE_NETS):
         found = sorted(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
         raise ConversionError(
@@ -397,9 +376,7 @@ def module_state_dict(record: Any, prefix: str = "", where: str = "") -> collect
     return out
 
 
-def load_official_pickle_nets(
-    path: str | os.PathLike, nets: tuple[str, ...] | None = None
-) -> dict[str, dict]:
+def load_official_pickle_nets(path: str | os.PathLike, nets: tuple[str, ...] | None = None) -> dict[str, dict]:
     """{net: ordered {official_name: np.ndarray}} for each requested net (None: every net present)."""
     data = read_network_pickle(path)
     if nets is None:
@@ -409,9 +386,7 @@ def load_official_pickle_nets(
         if net not in PICKLE_NETS:
             raise ConversionError(f"unknown net {net!r}; an official pickle holds {', '.join(PICKLE_NETS)}")
         if net not in data or data[net] is None:
-            raise ConversionError(
-                f"{os.fspath(path)}: has no network {net!r} (found {sorted(map(str, data))})"
-            )
+            raise ConversionError(f"{os.fspath(path)}: has no network {net!r} (found {sorted(map(str, data))})")
         out[net] = module_state_dict(data[net], "", f"{os.fspath(path)} [{net}]")
     return out
 

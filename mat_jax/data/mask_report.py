@@ -23,8 +23,15 @@ def decile_histogram(hole_ratios: np.ndarray) -> np.ndarray:
 def summary(hole_ratios: np.ndarray) -> dict[str, float]:
     r = np.asarray(hole_ratios, dtype=np.float64)
     p10, p50, p90 = np.quantile(r, [0.1, 0.5, 0.9])
-    return {"count": int(r.size), "mean": float(r.mean()), "median": float(p50), "p10": float(p10),
-            "p90": float(p90), "min": float(r.min()), "max": float(r.max())}
+    return {
+        "count": int(r.size),
+        "mean": float(r.mean()),
+        "median": float(p50),
+        "p10": float(p10),
+        "p90": float(p90),
+        "min": float(r.min()),
+        "max": float(r.max()),
+    }
 
 
 def histogram_table(hole_ratios: np.ndarray, title: str = "hole ratio") -> str:

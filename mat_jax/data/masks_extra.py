@@ -41,8 +41,16 @@ class StrokePreset:
 LAMA_PRESETS: dict[str, StrokePreset] = {
     "lama_thin": StrokePreset(min_times=4, max_times=50, max_len=40, max_width=10),
     "lama_medium": StrokePreset(
-        min_times=4, max_times=5, max_len=100, max_width=50, box_proba=0.3, box_min=10, box_max=50,
-        box_max_times=5, box_margin=0, hole_range=(0.0, 0.7),
+        min_times=4,
+        max_times=5,
+        max_len=100,
+        max_width=50,
+        box_proba=0.3,
+        box_min=10,
+        box_max=50,
+        box_max_times=5,
+        box_margin=0,
+        hole_range=(0.0, 0.7),
     ),
     "lama_thick": StrokePreset(min_times=1, max_times=5, max_len=100, max_width=50, box_proba=0.3),
 }
@@ -158,7 +166,10 @@ def make_mask(
     rs_seed = record_seed(seed, index, stream=0)
     if kind in MAT_KINDS:
         return mat_masks.mat_random_mask(
-            resolution, np.random.RandomState(rs_seed), kind=kind, hole_range=hole_range,
+            resolution,
+            np.random.RandomState(rs_seed),
+            kind=kind,
+            hole_range=hole_range,
             apply_stroke_flips=apply_stroke_flips,
         )
     return lama_style_mask(kind, resolution, np.random.default_rng(rs_seed))

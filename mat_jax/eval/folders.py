@@ -33,31 +33,42 @@ def _by_name(folder: pathlib.Path) -> dict[str, pathlib.Path]:
             continue
         name = p.name.split(".")[0]
         if name in out:
-            raise ValueError(f"{folder}: {out[name].name} and {p.name} have the same name {name!r}; "
-                             "which one to pair is ambiguous")
+            raise ValueError(
+                f"{folder}: {out[name].name} and {p.name} have the same name {name!r}; which one to pair is ambiguous"
+            )
         out[name] = p
     return out
 
 
-def pair_image_files(fake_dir: str | os.PathLike, real_dir: str | os.PathLike
-                     ) -> list[tuple[str, pathlib.Path, pathlib.Path]]:
+def pair_image_files(
+    fake_dir: str | os.PathLike, real_dir: str | os.PathLike
+) -> list[tuple[str, pathlib.Path, pathlib.Path]]:
     """[(name, fake path, real path)] sorted by name; ValueError listing the names present on one side only."""
     fake, real = _by_name(pathlib.Path(fake_dir)), _by_name(pathlib.Path(real_dir))
     only_fake, only_real = sorted(set(fake) - set(real)), sorted(set(real) - set(fake))
     if only_fake or only_real:
+
         def show(names):
             return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "") or "none"
-        raise ValueError(f"the folders do not pair one to one: only in {fake_dir}: {show(only_fake)}; "
-                         f"only in {real_dir}: {show(only_real)}")
+
+        raise ValueError(
+            f"the folders do not pair one to one: only in {fake_dir}: {show(only_fake)}; "
+            f"only in {real_dir}: {show(only_real)}"
+        )
     if not fake:
         raise ValueError(f"no {'/'.join(IMAGE_SUFFIXES)} images in {fake_dir} and {real_dir}")
     return [(n, fake[n], real[n]) for n in sorted(fake)]
 
 
-def accumulate_folders(fake_dir: str | os.PathLike, real_dir: str | os.PathLike,
-                       feature_fn: Callable[[np.ndarray], np.ndarray] | None = None, batch_size: int = 8,
-                       shard: tuple[int, int] = (0, 1), keep_features: bool = True,
-                       progress: Callable[[int, int], None] | None = None) -> EvalAccumulator:
+def accumulate_folders(
+    fake_dir: str | os.PathLike,
+    real_dir: str | os.PathLike,
+    feature_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    batch_size: int = 8,
+    shard: tuple[int, int] = (0, 1),
+    keep_features: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalAccumulator:
     """An EvalAccumulator over this shard's pairs; consecutive pairs of one size go through in batches."""
     index, count = shard
     if not 0 <= index < count:
@@ -78,8 +89,10 @@ def accumulate_folders(fake_dir: str | os.PathLike, real_dir: str | os.PathLike,
     for done, (_name, fake_path, real_path) in enumerate(pairs, 1):
         fake, real = decode_image(fake_path), decode_image(real_path)  # BadImageError names the file
         if fake.shape != real.shape:
-            raise ValueError(f"{fake_path} is {fake.shape[1]}×{fake.shape[0]} but {real_path} is "
-                             f"{real.shape[1]}×{real.shape[0]}: a pair must have the same size")
+            raise ValueError(
+                f"{fake_path} is {fake.shape[1]}×{fake.shape[0]} but {real_path} is "
+                f"{real.shape[1]}×{real.shape[0]}: a pair must have the same size"
+            )
         if real_batch and (real.shape != real_batch[0].shape or len(real_batch) == batch_size):
             flush()
         real_batch.append(real)
@@ -90,8 +103,12 @@ def accumulate_folders(fake_dir: str | os.PathLike, real_dir: str | os.PathLike,
     return acc
 
 
-def evaluate_folders(fake_dir: str | os.PathLike, real_dir: str | os.PathLike,
-                     feature_fn: Callable[[np.ndarray], np.ndarray] | None = None, batch_size: int = 8,
-                     **result_kwargs) -> dict[str, Score]:
+def evaluate_folders(
+    fake_dir: str | os.PathLike,
+    real_dir: str | os.PathLike,
+    feature_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    batch_size: int = 8,
+    **result_kwargs,
+) -> dict[str, Score]:
     """{'psnr', 'ssim', 'l1', 'fid', 'p_ids', 'u_ids', 'kid'} -> Score for every pair of the two folders."""
     return accumulate_folders(fake_dir, real_dir, feature_fn, batch_size).result(**result_kwargs)

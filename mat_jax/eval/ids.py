@@ -29,8 +29,10 @@ def discriminative_scores(real_NxD: np.ndarray, fake_NxD: np.ndarray) -> tuple[S
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(f"features must be [N, D] with the same D, got real {real.shape} and generated {fake.shape}")
     if real.shape[0] != fake.shape[0]:
-        raise ValueError(f"P-IDS pairs real and generated images one to one: got {real.shape[0]} real and "
-                         f"{fake.shape[0]} generated feature rows")
+        raise ValueError(
+            f"P-IDS pairs real and generated images one to one: got {real.shape[0]} real and "
+            f"{fake.shape[0]} generated feature rows"
+        )
     n, dim = real.shape
     if n < 1:
         missing = Score(None, "P-IDS / U-IDS need at least 1 real and 1 generated image; got none")
@@ -51,12 +53,18 @@ def discriminative_scores(real_NxD: np.ndarray, fake_NxD: np.ndarray) -> tuple[S
     p_ids = float(np.mean(svm.decision_function(fake) > svm.decision_function(real)))
     note = ""
     if 2 * n <= dim + 1:
-        note = (f"{2 * n} feature vectors in {dim} dimensions are always linearly separable: P-IDS and U-IDS are 0 "
-                "for any images at this size and carry no information (the paper uses 36,500 pairs)")
+        note = (
+            f"{2 * n} feature vectors in {dim} dimensions are always linearly separable: P-IDS and U-IDS are 0 "
+            "for any images at this size and carry no information (the paper uses 36,500 pairs)"
+        )
         warnings.warn(note, stacklevel=2)
     elif u_ids == 0.0:
         note = f"the SVM separated all {n} real from all {n} generated images (training accuracy 1)"
     if not converged:
-        note = "; ".join(filter(None, [note, "liblinear stopped at its 1000-iteration limit before converging "
-                                              "(the official settings, kept)"]))
+        note = "; ".join(
+            filter(
+                None,
+                [note, "liblinear stopped at its 1000-iteration limit before converging (the official settings, kept)"],
+            )
+        )
     return Score(p_ids, note), Score(u_ids, note)

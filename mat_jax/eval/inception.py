@@ -40,8 +40,13 @@ class ConvBN(nn.Module):
         var = self.param("var", nn.initializers.ones, (self.features,))
         (ph, pw) = self.padding
         y = jax.lax.conv_general_dilated(
-            x_NxHxWxC, kernel, (self.stride, self.stride), ((ph, ph), (pw, pw)),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=jax.lax.Precision.HIGHEST)
+            x_NxHxWxC,
+            kernel,
+            (self.stride, self.stride),
+            ((ph, ph), (pw, pw)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            precision=jax.lax.Precision.HIGHEST,
+        )
         return nn.relu((y - mean) * jax.lax.rsqrt(var + BN_EPS) + beta)
 
 
@@ -78,22 +83,28 @@ class InceptionA(nn.Module):  # Mixed_5b/c/d
 
     @nn.compact
     def __call__(self, x):
-        return jnp.concatenate([
-            ConvBN(64, name="conv")(x),
-            Tower((_c(48), _c(64, (5, 5), 1, (2, 2))), name="tower")(x),
-            Tower((_c(64), _c(96, (3, 3), 1, (1, 1)), _c(96, (3, 3), 1, (1, 1))), name="tower_1")(x),
-            Tower((_c(self.pool_features),), pool_first=True, name="tower_2")(x),
-        ], axis=-1)
+        return jnp.concatenate(
+            [
+                ConvBN(64, name="conv")(x),
+                Tower((_c(48), _c(64, (5, 5), 1, (2, 2))), name="tower")(x),
+                Tower((_c(64), _c(96, (3, 3), 1, (1, 1)), _c(96, (3, 3), 1, (1, 1))), name="tower_1")(x),
+                Tower((_c(self.pool_features),), pool_first=True, name="tower_2")(x),
+            ],
+            axis=-1,
+        )
 
 
 class InceptionB(nn.Module):  # Mixed_6a
     @nn.compact
     def __call__(self, x):
-        return jnp.concatenate([
-            ConvBN(384, (3, 3), 2, name="conv")(x),
-            Tower((_c(64), _c(96, (3, 3), 1, (1, 1)), _c(96, (3, 3), 2)), name="tower")(x),
-            _max_pool_s2(x),
-        ], axis=-1)
+        return jnp.concatenate(
+            [
+                ConvBN(384, (3, 3), 2, name="conv")(x),
+                Tower((_c(64), _c(96, (3, 3), 1, (1, 1)), _c(96, (3, 3), 2)), name="tower")(x),
+                _max_pool_s2(x),
+            ],
+            axis=-1,
+        )
 
 
 class InceptionC(nn.Module):  # Mixed_6b/c/d/e
@@ -102,23 +113,31 @@ class InceptionC(nn.Module):  # Mixed_6b/c/d/e
     @nn.compact
     def __call__(self, x):
         c7, row, col = self.c7, ((1, 7), 1, (0, 3)), ((7, 1), 1, (3, 0))
-        return jnp.concatenate([
-            ConvBN(192, name="conv")(x),
-            Tower((_c(c7), _c(c7, *row), _c(192, *col)), name="tower")(x),
-            Tower((_c(c7), _c(c7, *col), _c(c7, *row), _c(c7, *col), _c(192, *row)), name="tower_1")(x),
-            Tower((_c(192),), pool_first=True, name="tower_2")(x),
-        ], axis=-1)
+        return jnp.concatenate(
+            [
+                ConvBN(192, name="conv")(x),
+                Tower((_c(c7), _c(c7, *row), _c(192, *col)), name="tower")(x),
+                Tower((_c(c7), _c(c7, *col), _c(c7, *row), _c(c7, *col), _c(192, *row)), name="tower_1")(x),
+                Tower((_c(192),), pool_first=True, name="tower_2")(x),
+            ],
+            axis=-1,
+        )
 
 
 class InceptionD(nn.Module):  # Mixed_7a
     @nn.compact
     def __call__(self, x):
-        return jnp.concatenate([
-            Tower((_c(192), _c(320, (3, 3), 2)), name="tower")(x),
-            Tower((_c(192), _c(192, (1, 7), 1, (0, 3)), _c(192, (7, 1), 1, (3, 0)), _c(192, (3, 3), 2)),
-                  name="tower_1")(x),
-            _max_pool_s2(x),
-        ], axis=-1)
+        return jnp.concatenate(
+            [
+                Tower((_c(192), _c(320, (3, 3), 2)), name="tower")(x),
+                Tower(
+                    (_c(192), _c(192, (1, 7), 1, (0, 3)), _c(192, (7, 1), 1, (3, 0)), _c(192, (3, 3), 2)),
+                    name="tower_1",
+                )(x),
+                _max_pool_s2(x),
+            ],
+            axis=-1,
+        )
 
 
 class InceptionE(nn.Module):  # Mixed_7b (average pool branch) / Mixed_7c (max pool branch)
@@ -132,14 +151,17 @@ class InceptionE(nn.Module):  # Mixed_7b (average pool branch) / Mixed_7c (max p
             pooled = nn.max_pool(x, (3, 3), (1, 1), padding=((1, 1), (1, 1)))
         else:
             pooled = avg_pool_exclude_pad(x)
-        return jnp.concatenate([
-            ConvBN(320, name="conv")(x),
-            ConvBN(384, (1, 3), 1, (0, 1), name="tower_mixed_conv")(a),
-            ConvBN(384, (3, 1), 1, (1, 0), name="tower_mixed_conv_1")(a),
-            ConvBN(384, (1, 3), 1, (0, 1), name="tower_1_mixed_conv")(b),
-            ConvBN(384, (3, 1), 1, (1, 0), name="tower_1_mixed_conv_1")(b),
-            ConvBN(192, name="tower_2_conv")(pooled),
-        ], axis=-1)
+        return jnp.concatenate(
+            [
+                ConvBN(320, name="conv")(x),
+                ConvBN(384, (1, 3), 1, (0, 1), name="tower_mixed_conv")(a),
+                ConvBN(384, (3, 1), 1, (1, 0), name="tower_mixed_conv_1")(a),
+                ConvBN(384, (1, 3), 1, (0, 1), name="tower_1_mixed_conv")(b),
+                ConvBN(384, (3, 1), 1, (1, 0), name="tower_1_mixed_conv_1")(b),
+                ConvBN(192, name="tower_2_conv")(pooled),
+            ],
+            axis=-1,
+        )
 
 
 class InceptionV3FID(nn.Module):
@@ -148,8 +170,10 @@ class InceptionV3FID(nn.Module):
     @nn.compact
     def __call__(self, x_Nx299x299x3: jnp.ndarray) -> jnp.ndarray:
         if x_Nx299x299x3.shape[1:] != (INCEPTION_SIZE, INCEPTION_SIZE, 3):
-            raise ValueError(f"the FID Inception takes [N, 299, 299, 3] inputs, got {x_Nx299x299x3.shape}; "
-                             "resize with resize_legacy_bilinear first (or use preprocess_uint8)")
+            raise ValueError(
+                f"the FID Inception takes [N, 299, 299, 3] inputs, got {x_Nx299x299x3.shape}; "
+                "resize with resize_legacy_bilinear first (or use preprocess_uint8)"
+            )
         x = ConvBN(32, (3, 3), 2, name="conv")(x_Nx299x299x3)  # 149
         x = ConvBN(32, (3, 3), name="conv_1")(x)  # 147
         x = ConvBN(64, (3, 3), 1, (1, 1), name="conv_2")(x)

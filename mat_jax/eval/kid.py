@@ -24,8 +24,9 @@ def kid_subsets(n_real: int, n_fake: int, m: int, num_subsets: int, seed: int):
         yield fake_idx, real_idx
 
 
-def kernel_inception_distance(real_NxD: np.ndarray, fake_MxD: np.ndarray, num_subsets: int = 100,
-                              max_subset_size: int = 1000, seed: int = 0) -> Score:
+def kernel_inception_distance(
+    real_NxD: np.ndarray, fake_MxD: np.ndarray, num_subsets: int = 100, max_subset_size: int = 1000, seed: int = 0
+) -> Score:
     real = np.asarray(real_NxD, np.float32).astype(np.float64)
     fake = np.asarray(fake_MxD, np.float32).astype(np.float64)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
@@ -35,8 +36,9 @@ def kernel_inception_distance(real_NxD: np.ndarray, fake_MxD: np.ndarray, num_su
     dim = real.shape[1]
     m = min(real.shape[0], fake.shape[0], max_subset_size)
     if m < 2:
-        return Score(None, f"KID needs at least 2 images in each set; got {real.shape[0]} real and "
-                           f"{fake.shape[0]} generated")
+        return Score(
+            None, f"KID needs at least 2 images in each set; got {real.shape[0]} real and {fake.shape[0]} generated"
+        )
     t = 0.0
     for fake_idx, real_idx in kid_subsets(real.shape[0], fake.shape[0], m, num_subsets, seed):
         x, y = fake[fake_idx], real[real_idx]

@@ -41,8 +41,9 @@ def _resize_axis(x: jnp.ndarray, axis: int, out_size: int) -> jnp.ndarray:
     return a + (b - a) * jnp.asarray(frac).reshape(shape)
 
 
-def resize_legacy_bilinear(x_NxHxWxC: jnp.ndarray, size: tuple[int, int] = (INCEPTION_SIZE, INCEPTION_SIZE)
-                           ) -> jnp.ndarray:
+def resize_legacy_bilinear(
+    x_NxHxWxC: jnp.ndarray, size: tuple[int, int] = (INCEPTION_SIZE, INCEPTION_SIZE)
+) -> jnp.ndarray:
     """[N, H, W, C] (uint8 or float, 0–255) -> [N, size[0], size[1], C] float32; the identity at the same size."""
     if x_NxHxWxC.ndim != 4:
         raise ValueError(f"expected [N, H, W, C] images, got shape {x_NxHxWxC.shape}")

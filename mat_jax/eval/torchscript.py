@@ -82,12 +82,13 @@ class _ScriptUnpickler(pickle.Unpickler):
             return _list_builder
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name, _STORAGE_DTYPES[name])
-        raise UnsafePickleError(f"{self.source}: refusing to load global '{module}.{name}': it is not part of a "
-                                "TorchScript weight archive (nothing from the file was executed)")
+        raise UnsafePickleError(
+            f"{self.source}: refusing to load global '{module}.{name}': it is not part of a "
+            "TorchScript weight archive (nothing from the file was executed)"
+        )
 
     def persistent_load(self, pid: Any) -> Any:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType)):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
             raise ConversionError(f"{self.source}: unexpected persistent id {pid!r:.80}")
         _, tag, key, _location, numel = pid
         key = str(key)
@@ -99,8 +100,10 @@ class _ScriptUnpickler(pickle.Unpickler):
             except KeyError:
                 raise ConversionError(f"{self.source}: storage {member} is missing from the archive") from None
             if len(raw) < int(numel) * dtype.itemsize:
-                raise ConversionError(f"{self.source}: storage {member} has {len(raw)} bytes, {numel} elements of "
-                                      f"{dtype} need {int(numel) * dtype.itemsize} (truncated file)")
+                raise ConversionError(
+                    f"{self.source}: storage {member} has {len(raw)} bytes, {numel} elements of "
+                    f"{dtype} need {int(numel) * dtype.itemsize} (truncated file)"
+                )
             self.storages[key] = np.frombuffer(raw, dtype, count=int(numel))
         return self.storages[key]
 
@@ -114,8 +117,10 @@ def _open_zip(path_or_bytes: str | os.PathLike | bytes) -> tuple[zipfile.ZipFile
     except OSError as e:
         raise ConversionError(f"{source}: cannot open ({e.strerror})") from e
     except zipfile.BadZipFile:
-        raise ConversionError(f"{source}: not a TorchScript archive (not a zip file; an old-style torch.save "
-                              "pickle is not supported here)") from None
+        raise ConversionError(
+            f"{source}: not a TorchScript archive (not a zip file; an old-style torch.save "
+            "pickle is not supported here)"
+        ) from None
 
 
 def _load_archive(path_or_bytes: str | os.PathLike | bytes) -> tuple[Any, Any]:
@@ -139,8 +144,7 @@ def _load_archive(path_or_bytes: str | os.PathLike | bytes) -> tuple[Any, Any]:
                 loaded.append(up.load())
             except (UnsafePickleError, ConversionError):
                 raise
-            except (EOFError, pickle.UnpicklingError, ValueError, TypeError, IndexError, KeyError,
-                    struct.error) as e:
+            except (EOFError, pickle.UnpicklingError, ValueError, TypeError, IndexError, KeyError, struct.error) as e:
                 raise ConversionError(f"{source}: cannot read {member} ({type(e).__name__}: {e})") from None
     return loaded[0], loaded[1]
 
@@ -149,8 +153,10 @@ def read_torchscript(path_or_bytes: str | os.PathLike | bytes) -> ScriptRecord:
     """The root module record of a TorchScript archive (tensors as numpy arrays)."""
     _, root = _load_archive(path_or_bytes)
     if not isinstance(root, ScriptRecord):
-        raise ConversionError(f"{path_or_bytes if not isinstance(path_or_bytes, bytes) else '<bytes>'}: data.pkl "
-                              f"holds a {type(root).__name__}, not a TorchScript module")
+        raise ConversionError(
+            f"{path_or_bytes if not isinstance(path_or_bytes, bytes) else '<bytes>'}: data.pkl "
+            f"holds a {type(root).__name__}, not a TorchScript module"
+        )
     return root
 
 

@@ -48,8 +48,9 @@ def normalize_padding(padding: int | tuple) -> Padding:
     return ((int(a), int(b)), (int(c), int(d)))
 
 
-def conv2d(x_BxHxWxCin: jax.Array, w_hwio: jax.Array, stride: int = 1, padding: int | tuple = 0,
-           algorithm: str = "auto") -> jax.Array:
+def conv2d(
+    x_BxHxWxCin: jax.Array, w_hwio: jax.Array, stride: int = 1, padding: int | tuple = 0, algorithm: str = "auto"
+) -> jax.Array:
     """Cross-correlation: x [B,H,W,Cin], w [kh,kw,Cin,Cout] -> [B,Ho,Wo,Cout] (w cast to x's dtype).
 
     algorithm: 'xla' (XLA's conv and gradients) | 'custom' (this module's VJP) | 'winograd' (custom, and
@@ -89,7 +90,9 @@ def _rows_per_chunk(b, wo, k_elems, ho):
 
 def _taps(xs, kh, kw, s, rows, wo):
     """im2col of a row chunk: xs [B, s*(rows-1)+kh, Wp, C] -> [B*rows*wo, kh*kw*C], (i, j, c) order."""
-    taps = [xs[:, i:i + s * (rows - 1) + 1:s, j:j + s * (wo - 1) + 1:s, :] for i in range(kh) for j in range(kw)]
+    taps = [
+        xs[:, i : i + s * (rows - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s, :] for i in range(kh) for j in range(kw)
+    ]
     cols = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)
     return cols.reshape(-1, cols.shape[-1])
 
@@ -106,7 +109,7 @@ def _strided_forward(x, w, s, pad):
     n_full, rest = divmod(ho, rows)
 
     def chunk(r0, n_rows):  # static r0: output rows [r0, r0 + n_rows) -> [B, n_rows, Wo, Cout]
-        xs = xp[:, r0 * s:r0 * s + s * (n_rows - 1) + kh]
+        xs = xp[:, r0 * s : r0 * s + s * (n_rows - 1) + kh]
         return (_taps(xs, kh, kw, s, n_rows, wo) @ wm).reshape(b, n_rows, wo, cout)
 
     def body(_, k):
@@ -135,8 +138,10 @@ def _conv_fwd(x, w, stride, pad, use_winograd):
 def _conv_bwd(stride, pad, use_winograd, res, dy):
     x, w = res
     algorithm = "winograd" if use_winograd else "custom"  # the input gradient's own convs stay on this path
-    return (_input_grad(dy, w, x.shape, stride, pad, algorithm),
-            _weight_grad(x, dy, w.shape, stride, pad).astype(w.dtype))
+    return (
+        _input_grad(dy, w, x.shape, stride, pad, algorithm),
+        _weight_grad(x, dy, w.shape, stride, pad).astype(w.dtype),
+    )
 
 
 _conv.defvjp(_conv_fwd, _conv_bwd)
@@ -184,7 +189,7 @@ def _strided_input_grad(dy, w, x_shape, s, pad, algorithm):
             cols.append(ph[:, :lh, :lw])
         rows.append(jnp.stack(cols, axis=3))  # [B, lh, lw, s, Cin]
     full = jnp.stack(rows, axis=2).reshape(b, lh * s, lw * s, cin)  # interleave: xp[s*q + a, s*r + c]
-    return full[:, pt:pt + h, pl:pl + wd]
+    return full[:, pt : pt + h, pl : pl + wd]
 
 
 def _weight_grad(x, dy, w_shape, stride, pad):
@@ -195,8 +200,12 @@ def _weight_grad(x, dy, w_shape, stride, pad):
     xp = jnp.pad(x, ((0, 0), pad[0], pad[1], (0, 0)))
 
     def chunk(xs, ds, rows):  # xs [B, s*(rows-1)+kh, Wp, Cin], ds [B, rows, Wo, Cout] -> [kh*kw*Cin, Cout]
-        return jax.lax.dot_general(_taps(xs, kh, kw, s, rows, wo), ds.reshape(-1, cout), (((0,), (0,)), ((), ())),
-                                   preferred_element_type=jnp.float32)
+        return jax.lax.dot_general(
+            _taps(xs, kh, kw, s, rows, wo),
+            ds.reshape(-1, cout),
+            (((0,), (0,)), ((), ())),
+            preferred_element_type=jnp.float32,
+        )
 
     rows = _rows_per_chunk(b, wo, kh * kw * cin, ho)
     n_full = ho // rows
@@ -215,5 +224,5 @@ def _weight_grad(x, dy, w_shape, stride, pad):
     rest = ho - n_full * rows
     if rest:
         r0 = n_full * rows
-        acc = acc + chunk(xp[:, r0 * s:r0 * s + s * (rest - 1) + kh], dy[:, r0:], rest)
+        acc = acc + chunk(xp[:, r0 * s : r0 * s + s * (rest - 1) + kh], dy[:, r0:], rest)
     return acc.reshape(kh, kw, cin, cout)

@@ -33,8 +33,14 @@ _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.
 def applies(x_shape: tuple, w_shape: tuple, stride: int, pad) -> bool:
     """Whether a conv of x [B,H,W,Cin] with w [kh,kw,Cin,Cout] can and should take the Winograd path."""
     _, h, w, _ = x_shape
-    return (tuple(w_shape[:2]) == (3, 3) and stride == 1 and pad == ((1, 1), (1, 1))
-            and h % 2 == 0 and w % 2 == 0 and min(h, w) >= MIN_SIZE)
+    return (
+        tuple(w_shape[:2]) == (3, 3)
+        and stride == 1
+        and pad == ((1, 1), (1, 1))
+        and h % 2 == 0
+        and w % 2 == 0
+        and min(h, w) >= MIN_SIZE
+    )
 
 
 def _bt(d: list) -> list:
@@ -63,7 +69,7 @@ def _phases(t: jax.Array, axis: int) -> list[jax.Array]:
     """Samples 2i, 2i+1, 2i+2, 2i+3 (i < n) of an axis of length 2n+2, read as (phase 0, phase 1) of pairs i and
     i+1: four [..., n, ...] arrays."""
     n = t.shape[axis] // 2 - 1
-    pairs = t.reshape(t.shape[:axis] + (n + 1, 2) + t.shape[axis + 1:])
+    pairs = t.reshape(t.shape[:axis] + (n + 1, 2) + t.shape[axis + 1 :])
 
     def read(first, phase):
         return jax.lax.index_in_dim(jax.lax.slice_in_dim(pairs, first, first + n, axis=axis), phase, axis + 1, False)
@@ -118,10 +124,12 @@ def _unphase(d: list, axis: int) -> jax.Array:
 def input_tiles_transpose(dvs: list[jax.Array], x_shape: tuple) -> jax.Array:
     """Transpose of `input_tiles`: 16 x [B*H/2*W/2, C] -> [B,H,W,C]."""
     b, h, w, c = x_shape
-    drows = [_unphase(_bt_adjoint([dvs[4 * a + bb].reshape(b, h // 2, w // 2, c) for bb in range(4)]), axis=2)
-             for a in range(4)]  # 4 x [B, H/2, W+2, C]
+    drows = [
+        _unphase(_bt_adjoint([dvs[4 * a + bb].reshape(b, h // 2, w // 2, c) for bb in range(4)]), axis=2)
+        for a in range(4)
+    ]  # 4 x [B, H/2, W+2, C]
     dxp = _unphase(_bt_adjoint(drows), axis=1)  # [B, H+2, W+2, C]
-    return dxp[:, 1:h + 1, 1:w + 1]
+    return dxp[:, 1 : h + 1, 1 : w + 1]
 
 
 def output_tiles_transpose(dy: jax.Array) -> list[jax.Array]:
@@ -163,8 +171,12 @@ def _conv3x3_bwd(res, dy):
     vs = input_tiles(x)
     dms = output_tiles_transpose(dy.astype(x.dtype))
     dvs = [dms[k] @ u[k // 4, k % 4].T for k in range(16)]
-    du = jnp.stack([jax.lax.dot_general(vs[k], dms[k], (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
-                    for k in range(16)]).reshape(4, 4, *g.shape[2:])
+    du = jnp.stack(
+        [
+            jax.lax.dot_general(vs[k], dms[k], (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+            for k in range(16)
+        ]
+    ).reshape(4, 4, *g.shape[2:])
     return input_tiles_transpose(dvs, x.shape), kernel_tiles_transpose(du).astype(g.dtype)
 
 

@@ -62,7 +62,7 @@ class WindowAttention(nn.Module):
         q = EqDense(self.dim, name="q")(xn).reshape(bw, n, h, d)
         k = EqDense(self.dim, name="k")(xn).reshape(bw, n, h, d)
         v = EqDense(self.dim, name="v")(x).reshape(bw, n, h, d)
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * (d ** -0.5)  # [Bw, h, N, N]
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) * (d**-0.5)  # [Bw, h, N, N]
         logits = logits.astype(jnp.float32)
         if shift_mask is not None:
             nw = shift_mask.shape[0]

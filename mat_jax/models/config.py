@@ -107,8 +107,9 @@ class MATConfig:
 
     def architecture(self) -> "MATConfig":
         """This config with the execution fields (EXECUTION_FIELDS) at their defaults: equal for equal networks."""
-        return dataclasses.replace(self, **{f.name: f.default for f in dataclasses.fields(self)
-                                            if f.name in EXECUTION_FIELDS})
+        return dataclasses.replace(
+            self, **{f.name: f.default for f in dataclasses.fields(self) if f.name in EXECUTION_FIELDS}
+        )
 
 
 def nf(cfg: MATConfig, res: int) -> int:

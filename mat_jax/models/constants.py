@@ -31,8 +31,9 @@ def channels(res: int, channel_base: int = CHANNEL_BASE, channel_max: int = CHAN
 def official_nf(res: int) -> int:
     """The official hard-coded `nf` table: `channels(res)` where the table has an entry, else ValueError."""
     if res not in OFFICIAL_NF_RESOLUTIONS:
-        raise ValueError(f"MAT has no channel count for resolution {res} (table covers "
-                         f"{list(OFFICIAL_NF_RESOLUTIONS)})")
+        raise ValueError(
+            f"MAT has no channel count for resolution {res} (table covers {list(OFFICIAL_NF_RESOLUTIONS)})"
+        )
     return channels(res)
 
 

@@ -108,8 +108,9 @@ class Discriminator(nn.Module):
         if cfg.c_dim > 0:
             if c is None:
                 raise ValueError(f"this discriminator is conditional (c_dim={cfg.c_dim}); pass c")
-            cmap = MappingNet(0, cfg.c_dim, cmap_dim, None, cfg.mapping_layers, cfg.mapping_lr_multiplier, None,
-                              name="mapping")(None, c)
+            cmap = MappingNet(
+                0, cfg.c_dim, cmap_dim, None, cfg.mapping_layers, cfg.mapping_lr_multiplier, None, name="mapping"
+            )(None, c)
             x = jnp.sum(x * cmap, axis=1, keepdims=True) * (1 / cmap_dim**0.5)
             x1 = jnp.sum(x1 * cmap, axis=1, keepdims=True) * (1 / cmap_dim**0.5)
         if return_features:

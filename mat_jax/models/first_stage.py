@@ -64,9 +64,20 @@ class FirstStage(nn.Module):
         resample = (None, "down", "down", "up", "up")
 
         def layer(i):
-            return BasicLayer(dim, cfg.stage1_depths[i], cfg.stage1_heads, cfg.stage1_window_sizes[i],
-                              cfg.stage1_token_sizes[i], resample[i], cfg.stage1_mlp_ratio, cfg.attention,
-                              cfg.mask_update, cfg.block, cfg.shifted_windows, name=f"tran_{i}")
+            return BasicLayer(
+                dim,
+                cfg.stage1_depths[i],
+                cfg.stage1_heads,
+                cfg.stage1_window_sizes[i],
+                cfg.stage1_token_sizes[i],
+                resample[i],
+                cfg.stage1_mlp_ratio,
+                cfg.attention,
+                cfg.mask_update,
+                cfg.block,
+                cfg.shifted_windows,
+                name=f"tran_{i}",
+            )
 
         for i in (0, 1):  # encoder layers; the official passes the mask to both (stage1_masked_layers=2)
             x, hw, m = layer(i)(x, hw, m if i < cfg.stage1_masked_layers else None)

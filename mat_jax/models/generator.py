@@ -20,7 +20,7 @@ def smm_shapes(cfg: MATConfig, batch: int, hw: tuple[int, int] | None = None):
     """Shapes of the two style-manipulation maps for images of size hw (default: the trained size):
     stage 1 [B, L_mid, dim] (L_mid = 256 tokens at the trained size), stage 2 [B, h16, w16, nf(16)]."""
     h, w = hw or (cfg.resolution, cfg.resolution)
-    f1 = 2 ** cfg.stage1_n_down * 4  # image pixels per bottleneck token
+    f1 = 2**cfg.stage1_n_down * 4  # image pixels per bottleneck token
     f2 = cfg.resolution // 16  # image pixels per stage-2 bottleneck pixel
     return (batch, (h // f1) * (w // f1), cfg.stage1_dim), (batch, h // f2, w // f2, nf(cfg, 16))
 
@@ -36,8 +36,9 @@ class Generator(nn.Module):
 
     def setup(self):
         cfg = self.cfg
-        self.mapping = MappingNet(cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.num_ws, cfg.mapping_layers,
-                                  cfg.mapping_lr_multiplier, cfg.w_avg_beta)
+        self.mapping = MappingNet(
+            cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.num_ws, cfg.mapping_layers, cfg.mapping_lr_multiplier, cfg.w_avg_beta
+        )
         self.synthesis = SynthesisNet(cfg)
 
     def map(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, update_w_avg=False):
@@ -53,8 +54,19 @@ class Generator(nn.Module):
             smm_maps = ones_smm_maps(self.cfg, images.shape[0], images.shape[1:3])
         return self.synthesis(images, masks, ws, noise_mode, smm_maps, noises)
 
-    def __call__(self, images, masks, z, c=None, truncation_psi=1.0, truncation_cutoff=None,
-                 noise_mode="random", smm_maps=None, noises=None, update_w_avg=False):
+    def __call__(
+        self,
+        images,
+        masks,
+        z,
+        c=None,
+        truncation_psi=1.0,
+        truncation_cutoff=None,
+        noise_mode="random",
+        smm_maps=None,
+        noises=None,
+        update_w_avg=False,
+    ):
         """images [B, R, R, 3] in [-1, 1], masks [B, R, R, 1] (1 = known), z [B, z_dim], c [B, c_dim] or None
         -> (final [B, R, R, 3], stage1 [B, R, R, 3])."""
         ws = self.map(z, c, truncation_psi, truncation_cutoff, update_w_avg)

@@ -149,7 +149,8 @@ class StyleConv(nn.Module):
         if self.use_noise:
             strength = self.param("noise_strength", nn.initializers.zeros, ())
             const = self.variable(
-                "buffers", "noise_const",
+                "buffers",
+                "noise_const",
                 lambda: jax.random.normal(self.make_rng("params"), (self.resolution, self.resolution)),
             )
             b, h, w, _ = y.shape

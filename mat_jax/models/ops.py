@@ -87,8 +87,9 @@ def upsample2d(x: jax.Array) -> jax.Array:
     return fir_2d(pad_hw(zero_stuff(x), 2), gain=4.0)
 
 
-def conv2d_resample(x_BxHxWxCin: jax.Array, w_hwio: jax.Array, up: int = 1, down: int = 1,
-                    algorithm: str = "auto") -> jax.Array:
+def conv2d_resample(
+    x_BxHxWxCin: jax.Array, w_hwio: jax.Array, up: int = 1, down: int = 1, algorithm: str = "auto"
+) -> jax.Array:
     """`conv2d_resample` with padding k//2 for the MAT cases: k x k plain, 3x3/1x1 down=2, 3x3 up=2.
 
     x: [B,H,W,Cin], w: [k,k,Cin,Cout] (already gain-scaled) -> [B,H*up/down,W*up/down,Cout]; `algorithm` is the

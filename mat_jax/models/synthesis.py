@@ -80,10 +80,12 @@ class DecBlock(nn.Module):
             return jnp.concatenate([ws_BxNxW[:, i], gs_BxG], axis=-1)
 
         x = StyleConv(self.features, 3, up=2, resolution=self.res, name="conv0")(
-            x_BxhxwxC, style(2 * r - 9), noise_mode, noises.get(f"Dec_{self.res}x{self.res}/conv0"))
+            x_BxhxwxC, style(2 * r - 9), noise_mode, noises.get(f"Dec_{self.res}x{self.res}/conv0")
+        )
         x = x + skip_BxRxRxF
         x = StyleConv(self.features, 3, resolution=self.res, name="conv1")(
-            x, style(2 * r - 8), noise_mode, noises.get(f"Dec_{self.res}x{self.res}/conv1"))
+            x, style(2 * r - 8), noise_mode, noises.get(f"Dec_{self.res}x{self.res}/conv1")
+        )
         img = ToRGB(self.img_channels, name="toRGB")(x, style(2 * r - 7), img_Bxhxwx3)
         return x, img
 
@@ -100,7 +102,8 @@ class _DecBlockFirst(nn.Module):
         x = EqConv2d(x_Bx16x16xC.shape[-1], 3, "lrelu", name="conv0")(x_Bx16x16xC)
         x = x + skip_Bx16x16xC
         x = StyleConv(self.features, 3, resolution=16, name="conv1")(
-            x, jnp.concatenate([ws_BxNxW[:, 0], gs_BxG], -1), noise_mode, noises.get("Dec_16x16/conv1"))
+            x, jnp.concatenate([ws_BxNxW[:, 0], gs_BxG], -1), noise_mode, noises.get("Dec_16x16/conv1")
+        )
         img = ToRGB(self.img_channels, name="toRGB")(x, jnp.concatenate([ws_BxNxW[:, 1], gs_BxG], -1))
         return x, img
 
@@ -113,12 +116,14 @@ class Decoder(nn.Module):
         """feats: {log2 r: [B, r, r, nf(r)]} of the encoder -> (img [B, R, R, 3], aux)."""
         cfg, aux, ws = self.cfg, {}, ws_BxNxW
         x, img = _DecBlockFirst(nf(cfg, 16), cfg.img_channels, name="Dec_16x16")(
-            x_Bx16x16xC, ws, gs_BxG, feats[4], noise_mode, noises)
+            x_Bx16x16xC, ws, gs_BxG, feats[4], noise_mode, noises
+        )
         aux["dec_16x16_x"], aux["dec_16x16_img"] = x, img
         for r in range(5, cfg.res_log2 + 1):
             res = 2**r
             x, img = DecBlock(res, nf(cfg, res), cfg.img_channels, name=f"Dec_{res}x{res}")(
-                x, img, ws, gs_BxG, feats[r], noise_mode, noises)
+                x, img, ws, gs_BxG, feats[r], noise_mode, noises
+            )
             aux[f"dec_{res}x{res}_x"], aux[f"dec_{res}x{res}_img"] = x, img
         return img, aux
 

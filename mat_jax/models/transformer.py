@@ -117,14 +117,16 @@ class BasicLayer(nn.Module):
                     raise ValueError(f"attention='full' needs a square token map, got {hw}")
             else:
                 ws, sh = effective_window(self.trained_size, self.window, self.shifted_windows and j % 2 == 1)
-            x, new = SwinBlock(self.dim, self.num_heads, ws, sh, self.mlp_ratio, self.block,
-                               self.mask_update, name=f"blocks_{j}")(x, hw, attn_mask)
+            x, new = SwinBlock(
+                self.dim, self.num_heads, ws, sh, self.mlp_ratio, self.block, self.mask_update, name=f"blocks_{j}"
+            )(x, hw, attn_mask)
             if attn_mask is not None:
                 attn_mask = new
         if attn_mask is not None:
             mask = attn_mask
         f, m = PartialConv2d(self.dim, 3, "lrelu", name="conv")(
-            _to_map(x, hw), None if mask is None else _to_map(mask, hw))
+            _to_map(x, hw), None if mask is None else _to_map(mask, hw)
+        )
         x = _to_tokens(f) + identity
         return x, tuple(hw), (None if m is None else _to_tokens(m))
 

@@ -29,8 +29,11 @@ class Arch:
 
 def check_supported(cfg) -> None:
     """ValueError naming every field of `cfg` the twin cannot build (e.g. "block='prenorm_residual'")."""
-    bad = [f"{k}={getattr(cfg, k)!r} (the twin implements {', '.join(map(repr, v))})"
-           for k, v in SUPPORTED.items() if getattr(cfg, k) not in v]
+    bad = [
+        f"{k}={getattr(cfg, k)!r} (the twin implements {', '.join(map(repr, v))})"
+        for k, v in SUPPORTED.items()
+        if getattr(cfg, k) not in v
+    ]
     if bad:
         raise ValueError("mat_jax.torch_twin cannot build this configuration: " + ", ".join(bad))
 
@@ -40,11 +43,18 @@ def arch_of(cfg) -> Arch:
     from mat_jax.models.config import nf
 
     check_supported(cfg)
-    stage1 = dict(heads=cfg.stage1_heads, token_res=cfg.stage1_token_res, depths=tuple(cfg.stage1_depths),
-                  windows=tuple(cfg.stage1_window_sizes), mlp_ratio=cfg.stage1_mlp_ratio,
-                  masked_layers=cfg.stage1_masked_layers, shifted=cfg.shifted_windows,
-                  style_manipulation=cfg.style_manipulation, dim=cfg.stage1_dim, attention=cfg.attention,
-                  mask_update=cfg.mask_update)
-    mapping = dict(num_layers=cfg.mapping_layers, lr_multiplier=cfg.mapping_lr_multiplier,
-                   w_avg_beta=cfg.w_avg_beta)
+    stage1 = dict(
+        heads=cfg.stage1_heads,
+        token_res=cfg.stage1_token_res,
+        depths=tuple(cfg.stage1_depths),
+        windows=tuple(cfg.stage1_window_sizes),
+        mlp_ratio=cfg.stage1_mlp_ratio,
+        masked_layers=cfg.stage1_masked_layers,
+        shifted=cfg.shifted_windows,
+        style_manipulation=cfg.style_manipulation,
+        dim=cfg.stage1_dim,
+        attention=cfg.attention,
+        mask_update=cfg.mask_update,
+    )
+    mapping = dict(num_layers=cfg.mapping_layers, lr_multiplier=cfg.mapping_lr_multiplier, w_avg_beta=cfg.w_avg_beta)
     return Arch(functools.partial(nf, cfg), stage1, mapping, cfg.style_manipulation)

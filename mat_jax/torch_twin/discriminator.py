@@ -78,12 +78,15 @@ class Discriminator(nn.Module):
 
     mbstd_group_size: 4 is the constructor default (used by the golden data); train.py uses 8."""
 
-    def __init__(self, c_dim=0, img_resolution=512, img_channels=3, mbstd_group_size=4, mbstd_num_channels=1,
-                 arch=None):
+    def __init__(
+        self, c_dim=0, img_resolution=512, img_channels=3, mbstd_group_size=4, mbstd_num_channels=1, arch=None
+    ):
         super().__init__()
         if arch is None and img_resolution not in (128, 256, 512):
-            raise ValueError(f"MAT is defined for resolutions 128, 256, 512; got {img_resolution} "
-                             "(other architectures: Discriminator.from_config)")
+            raise ValueError(
+                f"MAT is defined for resolutions 128, 256, 512; got {img_resolution} "
+                "(other architectures: Discriminator.from_config)"
+            )
         nf_ = nf if arch is None else arch.nf
         res_log2 = int(math.log2(img_resolution))
         self.img_resolution, self.c_dim = img_resolution, c_dim
@@ -105,8 +108,9 @@ class Discriminator(nn.Module):
         """The discriminator of a `mat_jax.models.MATConfig` (see `torch_twin.config.arch_of`)."""
         from mat_jax.torch_twin.config import arch_of
 
-        return cls(cfg.c_dim, cfg.resolution, cfg.img_channels, cfg.mbstd_group_size, cfg.mbstd_num_channels,
-                   arch=arch_of(cfg))
+        return cls(
+            cfg.c_dim, cfg.resolution, cfg.img_channels, cfg.mbstd_group_size, cfg.mbstd_num_channels, arch=arch_of(cfg)
+        )
 
     def forward(self, images_in, masks_in, images_stg1, c=None):
         x = self.Dis(torch.cat([masks_in - 0.5, images_in], dim=1))

@@ -59,9 +59,24 @@ class FirstStage(nn.Module):
     """Defaults are the official network; the keyword arguments follow the `MATConfig.stage1_*` fields."""
 
     def __init__(
-        self, img_channels, img_resolution=256, dim=180, w_dim=512, use_noise=False, demodulate=True, *,
-        heads=_HEADS, token_res=64, depths=_DEPTHS, windows=_WINDOWS, mlp_ratio=2.0, masked_layers=2,
-        shifted=True, style_manipulation=True, attention="mca", mask_update="window_or",
+        self,
+        img_channels,
+        img_resolution=256,
+        dim=180,
+        w_dim=512,
+        use_noise=False,
+        demodulate=True,
+        *,
+        heads=_HEADS,
+        token_res=64,
+        depths=_DEPTHS,
+        windows=_WINDOWS,
+        mlp_ratio=2.0,
+        masked_layers=2,
+        shifted=True,
+        style_manipulation=True,
+        attention="mca",
+        mask_update="window_or",
     ):
         super().__init__()
         res = token_res
@@ -80,9 +95,20 @@ class FirstStage(nn.Module):
                 resampler = PatchUpsampling(dim, dim, up=_RATIOS[i])
             else:
                 resampler = None
-            self.tran.append(BasicLayer(dim, [res, res], depth, heads, windows[i], downsample=resampler,
-                                        mlp_ratio=mlp_ratio, shifted=shifted, attention=attention,
-                                        mask_update=mask_update))
+            self.tran.append(
+                BasicLayer(
+                    dim,
+                    [res, res],
+                    depth,
+                    heads,
+                    windows[i],
+                    downsample=resampler,
+                    mlp_ratio=mlp_ratio,
+                    shifted=shifted,
+                    attention=attention,
+                    mask_update=mask_update,
+                )
+            )
         global_downs = int(math.log2(token_res // 4))  # bottleneck (token_res / 4) -> 1: 4 convs officially
         self.down_conv = nn.Sequential(
             *[Conv2dLayer(dim, dim, 3, activation="lrelu", down=2) for _ in range(global_downs)],

@@ -32,9 +32,7 @@ NOISE_MODES = ("random", "const", "none")
 class FullyConnectedLayer(nn.Module):
     """y = act(x @ (W·lr/√in)ᵀ + b·lr); works on any leading shape ([B, C] or tokens [B, L, C])."""
 
-    def __init__(
-        self, in_features, out_features, bias=True, activation="linear", lr_multiplier=1.0, bias_init=0.0
-    ):
+    def __init__(self, in_features, out_features, bias=True, activation="linear", lr_multiplier=1.0, bias_init=0.0):
         super().__init__()
         self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
         self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
@@ -79,9 +77,7 @@ class Conv2dLayerPartial(nn.Module):
         super().__init__()
         self.conv = Conv2dLayer(in_channels, out_channels, kernel_size, bias, activation, up, down)
         # Not in the official state_dict (a plain attribute there): non-persistent buffer here.
-        self.register_buffer(
-            "weight_maskUpdater", torch.ones(1, 1, kernel_size, kernel_size), persistent=False
-        )
+        self.register_buffer("weight_maskUpdater", torch.ones(1, 1, kernel_size, kernel_size), persistent=False)
         self.slide_winsize = kernel_size**2
         self.stride = down
         self.padding = kernel_size // 2 if kernel_size % 2 == 1 else 0
@@ -90,9 +86,7 @@ class Conv2dLayerPartial(nn.Module):
         if mask is None:
             return self.conv(x), None
         with torch.no_grad():
-            count = F.conv2d(
-                mask, self.weight_maskUpdater.to(mask.dtype), stride=self.stride, padding=self.padding
-            )
+            count = F.conv2d(mask, self.weight_maskUpdater.to(mask.dtype), stride=self.stride, padding=self.padding)
             new_mask = torch.clamp(count, 0, 1)
             # Official: slide/(count + 1e-8) * new_mask, which is 0 where count == 0. The `where` spells
             # that 0 explicitly (same values) because the ONNX exporter drops the 1e-8 and 9/0 * 0 = NaN.
@@ -155,10 +149,7 @@ class StyleConv(nn.Module):
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         x = self.conv(x, style)
         if self.use_noise and noise_mode == "random":
-            x = (
-                x
-                + torch.randn([x.shape[0], 1, x.shape[2], x.shape[3]], device=x.device) * self.noise_strength
-            )
+            x = x + torch.randn([x.shape[0], 1, x.shape[2], x.shape[3]], device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             x = x + self.noise_const * self.noise_strength
         return bias_act(x, self.bias, self.activation)

@@ -77,15 +77,11 @@ def export_onnx(
     refused: its randn nodes could not be replayed. `dynamo=False` (the TorchScript exporter) fails on
     the depthwise FIR convs ("kernel of unknown shape"); the dynamo exporter needs `onnxscript`."""
     if noise_mode not in ("const", "none"):
-        raise ValueError(
-            "export with noise_mode 'const' or 'none'; random noise cannot be reproduced in ONNX"
-        )
+        raise ValueError("export with noise_mode 'const' or 'none'; random noise cannot be reproduced in ONNX")
     try:
         import onnx  # noqa: F401  (torch.onnx.export needs it; fail early with a clear message)
     except ImportError:
-        raise ImportError(
-            "ONNX export needs the onnx package: pip install onnx (and onnxscript for dynamo)"
-        ) from None
+        raise ImportError("ONNX export needs the onnx package: pip install onnx (and onnxscript for dynamo)") from None
     wrapper = GeneratorForOnnx(generator.eval(), truncation_psi, noise_mode).eval()
     inputs = example_inputs(generator.img_resolution, batch)
     with torch.no_grad():

@@ -28,9 +28,7 @@ def setup_filter() -> torch.Tensor:
     return torch.from_numpy(resample_filter())
 
 
-def bias_act(
-    x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain: float | None = None, dim: int = 1
-):
+def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain: float | None = None, dim: int = 1):
     """Add bias along `dim`, apply `act` (linear / lrelu with slope 0.2), multiply by `gain` (default gain
     of the activation when None). No clamp: MAT never sets conv_clamp."""
     if act not in _DEFAULT_GAIN:
@@ -81,9 +79,7 @@ def conv2d_resample(
         # conv with the spatially flipped kernel (-> 2H+1); then pad 1 and blur with 4·f (-> 2H).
         cout, cin_g = w.shape[0], w.shape[1]
         wt = (
-            w.reshape(groups, cout // groups, cin_g, k, k)
-            .transpose(1, 2)
-            .reshape(groups * cin_g, cout // groups, k, k)
+            w.reshape(groups, cout // groups, cin_g, k, k).transpose(1, 2).reshape(groups * cin_g, cout // groups, k, k)
         )
         x = F.conv_transpose2d(x, wt.flip([2, 3]), stride=2, groups=groups)
         return fir(x, f, (1, 1, 1, 1), gain=4.0)

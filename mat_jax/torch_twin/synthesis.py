@@ -47,11 +47,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.resolutions = [2**i for i in range(res_log2, 3, -1)]
         for r in self.resolutions:
-            block = (
-                EncFromRGB(img_channels * 2 + 1, nf(r))
-                if r == 2**res_log2
-                else ConvBlockDown(nf(2 * r), nf(r))
-            )
+            block = EncFromRGB(img_channels * 2 + 1, nf(r)) if r == 2**res_log2 else ConvBlockDown(nf(2 * r), nf(r))
             setattr(self, f"EncConv_Block_{r}x{r}", block)
 
     def forward(self, x):
@@ -105,9 +101,7 @@ class DecBlock(nn.Module):
         self.conv0 = StyleConv(
             in_channels, out_channels, style_dim, r, 3, up=2, use_noise=use_noise, demodulate=demodulate
         )
-        self.conv1 = StyleConv(
-            out_channels, out_channels, style_dim, r, 3, use_noise=use_noise, demodulate=demodulate
-        )
+        self.conv1 = StyleConv(out_channels, out_channels, style_dim, r, 3, use_noise=use_noise, demodulate=demodulate)
         self.toRGB = ToRGB(out_channels, img_channels, style_dim, kernel_size=1, demodulate=False)
 
     def forward(self, x, img, ws, gs, e_features, noise_mode="random"):
@@ -122,18 +116,14 @@ class Decoder(nn.Module):
         super().__init__()
         self.Dec_16x16 = DecBlockFirstV2(4, nf(16), nf(16), style_dim, use_noise, demodulate, img_channels)
         for res in range(5, res_log2 + 1):
-            block = DecBlock(
-                res, nf(2 ** (res - 1)), nf(2**res), style_dim, use_noise, demodulate, img_channels
-            )
+            block = DecBlock(res, nf(2 ** (res - 1)), nf(2**res), style_dim, use_noise, demodulate, img_channels)
             setattr(self, f"Dec_{2**res}x{2**res}", block)
         self.res_log2 = res_log2
 
     def forward(self, x, ws, gs, e_features, noise_mode="random"):
         x, img = self.Dec_16x16(x, ws, gs, e_features, noise_mode=noise_mode)
         for res in range(5, self.res_log2 + 1):
-            x, img = getattr(self, f"Dec_{2**res}x{2**res}")(
-                x, img, ws, gs, e_features, noise_mode=noise_mode
-            )
+            x, img = getattr(self, f"Dec_{2**res}x{2**res}")(x, img, ws, gs, e_features, noise_mode=noise_mode)
         return img
 
 
@@ -146,8 +136,10 @@ class SynthesisNet(nn.Module):
         res_log2 = int(math.log2(img_resolution))
         if arch is None:
             if img_resolution != 2**res_log2 or img_resolution not in (128, 256, 512):
-                raise ValueError(f"MAT is defined for resolutions 128, 256, 512; got {img_resolution} "
-                                 "(other architectures: Generator.from_config)")
+                raise ValueError(
+                    f"MAT is defined for resolutions 128, 256, 512; got {img_resolution} "
+                    "(other architectures: Generator.from_config)"
+                )
             nf_, stage1, self.style_manipulation = nf, {}, True
         else:
             nf_, stage1, self.style_manipulation = arch.nf, arch.stage1, arch.style_manipulation
@@ -191,8 +183,9 @@ class Generator(nn.Module):
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.synthesis = SynthesisNet(w_dim, img_resolution, img_channels, arch=arch)
-        self.mapping = MappingNet(z_dim, c_dim, w_dim, self.synthesis.num_layers,
-                                  **(arch.mapping if arch is not None else {}))
+        self.mapping = MappingNet(
+            z_dim, c_dim, w_dim, self.synthesis.num_layers, **(arch.mapping if arch is not None else {})
+        )
 
     @classmethod
     def from_config(cls, cfg) -> "Generator":

@@ -78,9 +78,7 @@ class WindowAttention(nn.Module):
             mask_windows = mask_windows.detach()  # the mask carries no gradient (official: no_grad)
             m = mask_windows.squeeze(-1)[:, None, None, :]  # keys only: [Bw, 1, 1, N]
             # -100 for holes, 0 for known; a fractional mask value is added as is (official quirk).
-            attn = attn + torch.where(
-                m == 0, torch.full_like(m, -100.0), torch.where(m == 1, torch.zeros_like(m), m)
-            )
+            attn = attn + torch.where(m == 0, torch.full_like(m, -100.0), torch.where(m == 1, torch.zeros_like(m), m))
             if self.mask_update == "window_or":
                 mask_windows = torch.clamp(mask_windows.sum(dim=1, keepdim=True), 0, 1).repeat(1, n, 1)
         attn = attn.softmax(dim=-1)
@@ -93,8 +91,17 @@ class SwinTransformerBlock(nn.Module):
 
     global_window (attention='full'): one unshifted window over the whole (square) map of the actual input."""
 
-    def __init__(self, dim, input_resolution, num_heads, window_size, shift_size, mlp_ratio=2.0,
-                 mask_update="window_or", global_window=False):
+    def __init__(
+        self,
+        dim,
+        input_resolution,
+        num_heads,
+        window_size,
+        shift_size,
+        mlp_ratio=2.0,
+        mask_update="window_or",
+        global_window=False,
+    ):
         super().__init__()
         self.input_resolution = tuple(input_resolution)
         self.window_size, self.shift_size, self.global_window = window_size, shift_size, global_window
@@ -160,9 +167,7 @@ class PatchMerging(nn.Module):
         self.down = down
 
     def forward(self, x, x_size, mask=None):
-        x, mask = self.conv(
-            token2feature(x, x_size), token2feature(mask, x_size) if mask is not None else None
-        )
+        x, mask = self.conv(token2feature(x, x_size), token2feature(mask, x_size) if mask is not None else None)
         x_size = (x_size[0] // self.down, x_size[1] // self.down)
         return feature2token(x), x_size, feature2token(mask) if mask is not None else None
 
@@ -188,8 +193,19 @@ class BasicLayer(nn.Module):
     attention: 'mca' (official) masked windows | 'window' windows without the mask (the mask only reaches the
     partial conv) | 'full' one masked window over the whole map. mask_update: see WindowAttention."""
 
-    def __init__(self, dim, input_resolution, depth, num_heads, window_size, downsample=None, mlp_ratio=2.0,
-                 shifted=True, attention="mca", mask_update="window_or"):
+    def __init__(
+        self,
+        dim,
+        input_resolution,
+        depth,
+        num_heads,
+        window_size,
+        downsample=None,
+        mlp_ratio=2.0,
+        shifted=True,
+        attention="mca",
+        mask_update="window_or",
+    ):
         super().__init__()
         if attention not in ("mca", "window", "full"):
             raise ValueError(f"attention must be 'mca', 'window' or 'full', got {attention!r}")
@@ -223,7 +239,5 @@ class BasicLayer(nn.Module):
                 attn_mask = new_mask
         if attn_mask is not None:
             mask = attn_mask
-        y, mask = self.conv(
-            token2feature(x, x_size), token2feature(mask, x_size) if mask is not None else None
-        )
+        y, mask = self.conv(token2feature(x, x_size), token2feature(mask, x_size) if mask is not None else None)
         return feature2token(y) + identity, x_size, feature2token(mask) if mask is not None else None

@@ -28,8 +28,9 @@ log = logging.getLogger("mat_jax.train")
 class Checkpointer:
     def __init__(self, directory: str | pathlib.Path, *, max_to_keep: int = 3, async_save: bool = True):
         self.directory = pathlib.Path(directory).absolute()  # orbax requires absolute paths
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=async_save,
-                                               create=True, save_interval_steps=1)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=True, save_interval_steps=1
+        )
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:
@@ -50,8 +51,9 @@ class Checkpointer:
         is set in place to where the saved run's stream stood."""
         meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         items = {"state": ocp.args.StandardRestore(target)}
-        own_file = (self.directory / str(step) / "data_iter"
-                    / f"process_{jax.process_index()}-of-{jax.process_count()}.json")
+        own_file = (
+            self.directory / str(step) / "data_iter" / f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+        )
         grain_exact = data_iter is not None and own_file.is_file()
         if grain_exact:
             items["data_iter"] = grain.checkpoint.CheckpointRestore(data_iter)
@@ -63,10 +65,15 @@ class Checkpointer:
                     f"checkpoint {self.directory / str(step)} was written by {meta.get('process_count')} process(es) "
                     f"and has no data-iterator file for process {jax.process_index()} of {jax.process_count()}; "
                     "repositioning by batch index needs data.num_workers=0 (iterator state "
-                    f"{sorted(state)})")
+                    f"{sorted(state)})"
+                )
             data_iter.set_state({"next_index": int(meta["data_batches"])})
-            log.info("data iterator: no grain state for %d process(es) in this checkpoint; positioned at batch %d "
-                     "from the metadata", jax.process_count(), meta["data_batches"])
+            log.info(
+                "data iterator: no grain state for %d process(es) in this checkpoint; positioned at batch %d "
+                "from the metadata",
+                jax.process_count(),
+                meta["data_batches"],
+            )
         return restored["state"], meta
 
     def wait(self) -> None:

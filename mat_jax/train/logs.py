@@ -18,6 +18,7 @@ from mat_jax import viz
 
 log = logging.getLogger("mat_jax.train")
 
+
 def setup_python_logging(workdir: pathlib.Path, is_main: bool) -> None:
     """INFO to stderr and `<workdir>/train.log` on process 0; warnings only elsewhere."""
     log.setLevel(logging.INFO if is_main else logging.WARNING)
@@ -37,8 +38,16 @@ def setup_python_logging(workdir: pathlib.Path, is_main: bool) -> None:
 class Writer:
     """Scalars to TensorBoard + metrics.jsonl, grids to PNG + TensorBoard, progress bar. No-op when not main."""
 
-    def __init__(self, workdir: pathlib.Path, *, is_main: bool, total_steps: int, start_step: int,
-                 tensorboard: bool = True, progress: bool = True):
+    def __init__(
+        self,
+        workdir: pathlib.Path,
+        *,
+        is_main: bool,
+        total_steps: int,
+        start_step: int,
+        tensorboard: bool = True,
+        progress: bool = True,
+    ):
         self.is_main = is_main
         self.workdir = workdir
         self.tb = None
@@ -58,8 +67,9 @@ class Writer:
         if progress:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-                            file=sys.stderr, smoothing=0.1)
+            self.bar = tqdm(
+                total=total_steps, initial=start_step, unit="step", dynamic_ncols=True, file=sys.stderr, smoothing=0.1
+            )
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         if not self.is_main:

@@ -40,15 +40,19 @@ def resolve_model_config(config, data_cfg: pipeline.DataConfig):
     n = pipeline.num_classes(data_cfg)
     if n == 0:
         if cfg.c_dim > 0:
-            raise ValueError(f"model.c_dim={cfg.c_dim} but the data has no labels: set data.labels="
-                             f"'dataset_json' | 'subfolders' (folder) | 'tfds', or model.c_dim=0")
+            raise ValueError(
+                f"model.c_dim={cfg.c_dim} but the data has no labels: set data.labels="
+                f"'dataset_json' | 'subfolders' (folder) | 'tfds', or model.c_dim=0"
+            )
         return cfg
     if cfg.c_dim == 0:
         log.info("class-conditional: model.c_dim=%d from the %d classes of data.labels=%r", n, n, data_cfg.labels)
         return cfg.replace(c_dim=n)
     if cfg.c_dim != n:
-        raise ValueError(f"model.c_dim={cfg.c_dim} but data.labels={data_cfg.labels!r} gives num_classes={n}; "
-                         "set model.c_dim=0 (taken from the data) or to the number of classes")
+        raise ValueError(
+            f"model.c_dim={cfg.c_dim} but data.labels={data_cfg.labels!r} gives num_classes={n}; "
+            "set model.c_dim=0 (taken from the data) or to the number of classes"
+        )
     return cfg
 
 
@@ -135,7 +139,8 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
             raise ValueError(
                 f"loss.pcp_ratio={recipe.pcp_ratio} needs VGG19 weights: pass --config.loss.vgg_weights=PATH to a "
                 "torchvision vgg19 state_dict (.pth or .safetensors; nothing is downloaded), or set "
-                "--config.loss.pcp_ratio=0")
+                "--config.loss.pcp_ratio=0"
+            )
         from mat_jax.train.vgg import load_vgg19_params
 
         vgg_params = jax.device_put(load_vgg19_params(config.loss.vgg_weights), sharding.replicated(mesh))
@@ -144,16 +149,27 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
     if is_main:
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
         run_dir.write_model_config(workdir, recipe.model)  # what inpaint / convert / eval rebuild from this run
-        log.info("mesh %s over %d devices (%d processes); global batch %d (%d per device); %d iterations; "
-                 "G Adam %s; D Adam %s; mbstd shards %d", dict(mesh.shape), mesh.size, jax.process_count(),
-                 recipe.global_batch, recipe.global_batch // mesh.size, n_steps, recipe.g_adam, recipe.d_adam,
-                 recipe.mbstd_shards)
+        log.info(
+            "mesh %s over %d devices (%d processes); global batch %d (%d per device); %d iterations; "
+            "G Adam %s; D Adam %s; mbstd shards %d",
+            dict(mesh.shape),
+            mesh.size,
+            jax.process_count(),
+            recipe.global_batch,
+            recipe.global_batch // mesh.size,
+            n_steps,
+            recipe.g_adam,
+            recipe.d_adam,
+            recipe.mbstd_shards,
+        )
 
     # ---- data and state: fresh or resumed ----
-    data_iter, _ = pipeline.make_train_iterator(data_cfg, seed=int(config.seed),
-                                                global_batch_size=recipe.global_batch)
-    ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=int(config.checkpoint.max_to_keep),
-                        async_save=bool(config.checkpoint.async_save))
+    data_iter, _ = pipeline.make_train_iterator(data_cfg, seed=int(config.seed), global_batch_size=recipe.global_batch)
+    ckpt = Checkpointer(
+        workdir / "checkpoints",
+        max_to_keep=int(config.checkpoint.max_to_keep),
+        async_save=bool(config.checkpoint.async_save),
+    )
     latest = ckpt.latest_step()
     init_cfg = config.get("init")
     init_src = init_cfg.checkpoint if init_cfg is not None else ""
@@ -171,8 +187,14 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
         target = sharding.with_shardings(progs.abstract_state, progs.state_shardings)
         state, meta = ckpt.restore(latest, target, data_iter)
         data_batches = int(meta["data_batches"])
-        log.info("resuming from checkpoint step %d (%.3f kimg, saved by %s process(es) on %s device(s)) in %s",
-                 latest, meta["images_seen"] / 1000, meta["process_count"], meta["device_count"], ckpt.directory)
+        log.info(
+            "resuming from checkpoint step %d (%.3f kimg, saved by %s process(es) on %s device(s)) in %s",
+            latest,
+            meta["images_seen"] / 1000,
+            meta["process_count"],
+            meta["device_count"],
+            ckpt.directory,
+        )
     step = int(sharding.to_host(state["step"]))
     if is_main:
         n_g = sum(x.size for x in jax.tree.leaves(progs.abstract_state["g"]["params"]))
@@ -180,15 +202,28 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
         log.info("parameters: G %.2f M, D %.2f M", n_g / 1e6, n_d / 1e6)
 
     def meta_now():
-        return {"step": step, "images_seen": step * recipe.global_batch, "data_batches": data_batches,
-                "process_count": jax.process_count(), "device_count": jax.device_count(), "seed": int(config.seed)}
+        return {
+            "step": step,
+            "images_seen": step * recipe.global_batch,
+            "data_batches": data_batches,
+            "process_count": jax.process_count(),
+            "device_count": jax.device_count(),
+            "seed": int(config.seed),
+        }
 
     # ---- observability ----
-    writer = logs.Writer(workdir, is_main=is_main, total_steps=n_steps, start_step=step,
-                         tensorboard=bool(config.logging.tensorboard), progress=bool(config.logging.progress_bar))
+    writer = logs.Writer(
+        workdir,
+        is_main=is_main,
+        total_steps=n_steps,
+        start_step=step,
+        tensorboard=bool(config.logging.tensorboard),
+        progress=bool(config.logging.progress_bar),
+    )
     grid_n = int(config.logging.grid_size)
-    grid_in = _grid_inputs(data_cfg, grid_n, int(config.seed), recipe.model.z_dim,
-                           recipe.model.c_dim) if grid_n > 0 else None
+    grid_in = (
+        _grid_inputs(data_cfg, grid_n, int(config.seed), recipe.model.z_dim, recipe.model.c_dim) if grid_n > 0 else None
+    )
     sample_fn = programs.build_sampler(recipe, mesh, int(config.mesh.fsdp_min_size)) if grid_n > 0 else None
 
     def write_grid():
@@ -227,8 +262,9 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
             data_batches += 1
             if batch_transform is not None:
                 local = batch_transform(step, local)
-            batch = sharding.global_batch_from_local({k: local[k] for k in sharding.batch_keys(recipe.model.c_dim)},
-                                                     mesh)
+            batch = sharding.global_batch_from_local(
+                {k: local[k] for k in sharding.batch_keys(recipe.model.c_dim)}, mesh
+            )
             it_phases = steps.phases(step, recipe)
             state, metrics = progs.main_step(state, batch, vgg_params)
             if "Dreg" in it_phases:
@@ -245,17 +281,21 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
                 streak += 1
                 streak_start = step - 1 if streak == 1 else streak_start
                 bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
-                log.warning("non-finite loss at iteration %d (update skipped, %d in a row): %s", step - 1, streak,
-                            bad)
+                log.warning("non-finite loss at iteration %d (update skipped, %d in a row): %s", step - 1, streak, bad)
             pending.append(metrics)
             if step % log_every == 0 or step == n_steps or streak:
-                scalars = {**_mean_metrics(pending), **timer.read(recipe.global_batch), **lr_scalars,
-                           "progress/kimg": step * recipe.global_batch / 1000,
-                           "nonfinite/skipped_total": float(sharding.to_host(state["skipped"]))}
+                scalars = {
+                    **_mean_metrics(pending),
+                    **timer.read(recipe.global_batch),
+                    **lr_scalars,
+                    "progress/kimg": step * recipe.global_batch / 1000,
+                    "nonfinite/skipped_total": float(sharding.to_host(state["skipped"])),
+                }
                 pending = []
                 writer.scalars(step, scalars)
-                writer.progress(step, {"G": scalars.get("G/total", float("nan")),
-                                       "D": scalars.get("D/total", float("nan"))})
+                writer.progress(
+                    step, {"G": scalars.get("G/total", float("nan")), "D": scalars.get("D/total", float("nan"))}
+                )
             if streak >= int(config.train.max_consecutive_nonfinite):
                 ckpt.wait()
                 last = ckpt.latest_step()
@@ -263,7 +303,8 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
                     f"{streak} consecutive iterations ({streak_start}..{step - 1}) had non-finite losses "
                     f"(train.max_consecutive_nonfinite={config.train.max_consecutive_nonfinite}); their updates "
                     f"were skipped. Last checkpoint: step {last} in {ckpt.directory} (intact; a restart resumes "
-                    "from it). Check the data around these iterations and the learning rates.")
+                    "from it). Check the data around these iterations and the learning rates."
+                )
             if grid_every > 0 and step % grid_every == 0:
                 write_grid()
             if ckpt_every > 0 and step % ckpt_every == 0 and step < n_steps:
@@ -281,4 +322,3 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
         stop.uninstall()
         writer.close()
         ckpt.close()
-

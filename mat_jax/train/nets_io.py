@@ -51,8 +51,9 @@ class LoadedNets:
 def is_official_architecture(cfg: MATConfig) -> bool:
     """True when `cfg`'s weights have the released networks' layout (the official `Generator`/`Discriminator` at
     a supported resolution; neither the minibatch-std group size nor the execution fields change a weight)."""
-    return (cfg.resolution in SUPPORTED_RESOLUTIONS and cfg.architecture().replace(
-        mbstd_group_size=MATConfig.mbstd_group_size) == MATConfig(resolution=cfg.resolution))
+    return cfg.resolution in SUPPORTED_RESOLUTIONS and cfg.architecture().replace(
+        mbstd_group_size=MATConfig.mbstd_group_size
+    ) == MATConfig(resolution=cfg.resolution)
 
 
 def _check_nets(nets: tuple[str, ...]) -> None:
@@ -122,13 +123,21 @@ def carries_model_config(src: str | os.PathLike, fmt: str | None = None) -> bool
     """True for sources that store their own architecture (a run, a mat-jax directory, a file with a
     `.model_config.json` beside it), which may be any MATConfig, not only the official networks."""
     path = os.fspath(src)
-    return ((fmt is None and run_dir.is_run(path))
-            or (fmt in (None, "orbax") and os.path.isdir(path) and orbax_dir.is_checkpoint_dir(path))
-            or (os.path.isfile(path) and read_model_config_sidecar(path) is not None))
+    return (
+        (fmt is None and run_dir.is_run(path))
+        or (fmt in (None, "orbax") and os.path.isdir(path) and orbax_dir.is_checkpoint_dir(path))
+        or (os.path.isfile(path) and read_model_config_sidecar(path) is not None)
+    )
 
 
-def load_nets(src: str | os.PathLike, nets: tuple[str, ...] = ("G_ema",), *, step: int | None = None,
-              fmt: str | None = None, cfg: MATConfig | None = None) -> LoadedNets:
+def load_nets(
+    src: str | os.PathLike,
+    nets: tuple[str, ...] = ("G_ema",),
+    *,
+    step: int | None = None,
+    fmt: str | None = None,
+    cfg: MATConfig | None = None,
+) -> LoadedNets:
     """Read `nets` from any checkpoint source (see the module docstring) as numpy Flax variable trees."""
     _check_nets(nets)
     path = os.fspath(src)
@@ -151,8 +160,9 @@ def load_nets(src: str | os.PathLike, nets: tuple[str, ...] = ("G_ema",), *, ste
     if cfg is None and side is None:  # an official network: layout read off the keys and validated
         ckpt = read_checkpoint(path, nets=nets, fmt=fmt)
         file_cfg = MATConfig(resolution=ckpt.resolution)
-        variables = {n: official_to_variables(s, file_cfg, NET_KIND[n], source=f"{path} [{n}]")
-                     for n, s in ckpt.nets.items()}
+        variables = {
+            n: official_to_variables(s, file_cfg, NET_KIND[n], source=f"{path} [{n}]") for n, s in ckpt.nets.items()
+        }
         return LoadedNets(file_cfg, variables, path)
     if cfg is None:
         try:
@@ -164,8 +174,14 @@ def load_nets(src: str | os.PathLike, nets: tuple[str, ...] = ("G_ema",), *, ste
     return LoadedNets(cfg, variables, path)
 
 
-def save_nets(dst: str | os.PathLike, cfg: MATConfig, nets: Mapping[str, Mapping], *, fmt: str | None = None,
-              dtype: str | None = None) -> None:
+def save_nets(
+    dst: str | os.PathLike,
+    cfg: MATConfig,
+    nets: Mapping[str, Mapping],
+    *,
+    fmt: str | None = None,
+    dtype: str | None = None,
+) -> None:
     """Write Flax variables: a mat-jax directory keeps them as they are; a file stores official names (one net
     un-prefixed, several prefixed), and for a non-official architecture also `<dst>.model_config.json`."""
     _check_nets(tuple(nets))
@@ -176,12 +192,14 @@ def save_nets(dst: str | os.PathLike, cfg: MATConfig, nets: Mapping[str, Mapping
         orbax_dir.save_variables(path, nets, cfg)
         return
     official = {n: variables_to_official(v, cfg, NET_KIND[n]) for n, v in nets.items()}
-    write_checkpoint(path, official, fmt=fmt, dtype=dtype,
-                     model_config=None if is_official_architecture(cfg) else cfg.to_dict())
+    write_checkpoint(
+        path, official, fmt=fmt, dtype=dtype, model_config=None if is_official_architecture(cfg) else cfg.to_dict()
+    )
 
 
-def load_generator(src: str | os.PathLike, net: str = "G_ema", *, step: int | None = None,
-                   fmt: str | None = None) -> LoadedNets:
+def load_generator(
+    src: str | os.PathLike, net: str = "G_ema", *, step: int | None = None, fmt: str | None = None
+) -> LoadedNets:
     """One generator ('G_ema' or 'G') for inference, logged with where it came from."""
     if net not in ("G_ema", "G"):
         raise ConversionError(f"net must be 'G_ema' or 'G' for inpainting, got {net!r}")

@@ -27,8 +27,12 @@ TRANSFORMER_NAME_PARTS = ("tran", "Tran")  # the official trainer's filter for i
 def transformer_labels(params) -> dict:
     """'transformer' for every leaf whose official name contains 'tran'/'Tran', else 'base' (same tree)."""
     flat = flatten_dict(params)
-    return unflatten_dict({path: "transformer" if any(t in official_name(path) for t in TRANSFORMER_NAME_PARTS)
-                           else "base" for path in flat})
+    return unflatten_dict(
+        {
+            path: "transformer" if any(t in official_name(path) for t in TRANSFORMER_NAME_PARTS) else "base"
+            for path in flat
+        }
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,15 +55,22 @@ class AdamSettings:
         return optax.multi_transform({"base": adam, "transformer": tran}, transformer_labels)
 
 
-def lazy_reg_adam(lr: float, betas: tuple[float, float], eps: float, reg_interval: int | None,
-                  lr_transformer: float | None = None) -> AdamSettings:
+def lazy_reg_adam(
+    lr: float, betas: tuple[float, float], eps: float, reg_interval: int | None, lr_transformer: float | None = None
+) -> AdamSettings:
     """Adam settings for a network regularised every `reg_interval` iterations (None = no lazy scaling)."""
     lrt = None if lr_transformer is None else float(lr_transformer)
     if reg_interval is None or reg_interval <= 0:
         return AdamSettings(float(lr), float(betas[0]), float(betas[1]), float(eps), None, lrt)
     c = reg_interval / (reg_interval + 1)
-    return AdamSettings(float(lr) * c, float(betas[0]) ** c, float(betas[1]) ** c, float(eps), int(reg_interval),
-                        None if lrt is None else lrt * c)
+    return AdamSettings(
+        float(lr) * c,
+        float(betas[0]) ** c,
+        float(betas[1]) ** c,
+        float(eps),
+        int(reg_interval),
+        None if lrt is None else lrt * c,
+    )
 
 
 def sanitize_grads(grads):

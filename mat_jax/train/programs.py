@@ -31,11 +31,18 @@ def build(recipe: steps.Recipe, mesh: Mesh, fsdp_min_size: int = 2**14) -> Progr
     repl = sharding.replicated(mesh)
     batch_sh = {k: sharding.batch_sharding(mesh) for k in sharding.batch_keys(recipe.model.c_dim)}
     init = jax.jit(functools.partial(steps.init_state, recipe), out_shardings=state_sh)
-    main = jax.jit(functools.partial(steps.main_step, recipe),
-                   in_shardings=(state_sh, batch_sh, repl),
-                   out_shardings=(state_sh, repl), donate_argnums=0)
-    r1 = jax.jit(functools.partial(steps.r1_step, recipe), in_shardings=(state_sh, batch_sh),
-                 out_shardings=(state_sh, repl), donate_argnums=0)
+    main = jax.jit(
+        functools.partial(steps.main_step, recipe),
+        in_shardings=(state_sh, batch_sh, repl),
+        out_shardings=(state_sh, repl),
+        donate_argnums=0,
+    )
+    r1 = jax.jit(
+        functools.partial(steps.r1_step, recipe),
+        in_shardings=(state_sh, batch_sh),
+        out_shardings=(state_sh, repl),
+        donate_argnums=0,
+    )
     return Programs(abstract, state_sh, init, main, r1, mesh)
 
 
@@ -50,8 +57,9 @@ def build_sampler(recipe: steps.Recipe, mesh: Mesh, fsdp_min_size: int = 2**14):
 
     def sample(ema, images, masks, z, *c):
         ws = G.apply(ema, z, *c, method="map")
-        final, stage1, _ = G.apply(ema, images, masks, ws, "const", method="synthesize",
-                                   rngs={"smm": jax.random.key(0)})
+        final, stage1, _ = G.apply(
+            ema, images, masks, ws, "const", method="synthesize", rngs={"smm": jax.random.key(0)}
+        )
         return final, stage1
 
     n_c = 1 if recipe.model.c_dim > 0 else 0

@@ -90,8 +90,10 @@ def locate(path: str | os.PathLike, step: int | None = None) -> RunStep:
     path = pathlib.Path(path).absolute()
     found = _workdir_of(path)
     if found is None:
-        raise RunCheckpointError(f"{path}: not a mat-jax training run (no {CHECKPOINTS}/ folder beside a "
-                                 f"{MODEL_CONFIG_FILE} or {TRAIN_CONFIG_FILE})")
+        raise RunCheckpointError(
+            f"{path}: not a mat-jax training run (no {CHECKPOINTS}/ folder beside a "
+            f"{MODEL_CONFIG_FILE} or {TRAIN_CONFIG_FILE})"
+        )
     workdir, named = found
     if named is not None and step is not None and step != named:
         raise RunCheckpointError(f"{path} is step {named}, but step {step} was requested")
@@ -99,8 +101,10 @@ def locate(path: str | os.PathLike, step: int | None = None) -> RunStep:
     want = named if named is not None else step
     if want is None:
         if not steps:
-            raise RunCheckpointError(f"{workdir}: has no complete checkpoint in {workdir / CHECKPOINTS} (the run "
-                                     "saved none yet, or every save was interrupted)")
+            raise RunCheckpointError(
+                f"{workdir}: has no complete checkpoint in {workdir / CHECKPOINTS} (the run "
+                "saved none yet, or every save was interrupted)"
+            )
         want = steps[-1]
     elif want not in steps:
         state = "is incomplete (interrupted save)" if (workdir / CHECKPOINTS / str(want)).is_dir() else "does not exist"
@@ -153,8 +157,9 @@ def restore_nets(run: RunStep, nets: tuple[str, ...]) -> dict[str, dict]:
         wanted = {STATE_KEYS[n]: tree[STATE_KEYS[n]] for n in nets}
         item = jax.tree.map(lambda _: np.zeros((), np.float32), wanted)
         restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
-        out = ckptr.restore(state_dir, args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args,
-                                                                    partial_restore=True))
+        out = ckptr.restore(
+            state_dir, args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args, partial_restore=True)
+        )
     except (OSError, KeyError, ValueError) as e:
         raise RunCheckpointError(f"{state_dir}: cannot restore {', '.join(nets)} ({type(e).__name__}: {e})") from None
     finally:

@@ -47,8 +47,10 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def check_global_batch(global_batch: int, mesh: Mesh, process_count: int) -> None:
     """Fail before step 0 when the batch cannot be split evenly over devices and processes."""
     if global_batch % mesh.size:
-        raise ValueError(f"train.global_batch_size={global_batch} is not divisible by the {mesh.size} devices of "
-                         f"the mesh; use a multiple of {mesh.size}")
+        raise ValueError(
+            f"train.global_batch_size={global_batch} is not divisible by the {mesh.size} devices of "
+            f"the mesh; use a multiple of {mesh.size}"
+        )
     if global_batch % process_count:
         raise ValueError(f"train.global_batch_size={global_batch} is not divisible by {process_count} processes")
 
@@ -69,8 +71,7 @@ def param_spec(shape: tuple[int, ...], fsdp: int, min_size: int) -> P:
 def state_shardings(abstract_state, mesh: Mesh, fsdp_min_size: int = 2**14):
     """A NamedSharding for every leaf of the train state (parameters, EMA, optimiser moments, counters)."""
     fsdp = mesh.shape["fsdp"]
-    return jax.tree.map(lambda x: NamedSharding(mesh, param_spec(tuple(x.shape), fsdp, fsdp_min_size)),
-                        abstract_state)
+    return jax.tree.map(lambda x: NamedSharding(mesh, param_spec(tuple(x.shape), fsdp, fsdp_min_size)), abstract_state)
 
 
 def with_shardings(abstract_state, shardings):

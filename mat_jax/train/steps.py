@@ -83,10 +83,16 @@ class Recipe:
 # writes them into the config through this table and `recipe_from_config` reads them back (g_adam / d_adam come from
 # the `optimizer` section, `model` from `model`).
 CONFIG_KEYS = {
-    "global_batch": "train.global_batch_size", "mbstd_shards": "train.mbstd_shards",
-    "compute_dtype": "train.compute_dtype", "style_mixing_prob": "loss.style_mixing_prob",
-    "truncation_psi": "loss.truncation_psi", "pcp_ratio": "loss.pcp_ratio", "l1_ratio": "loss.l1_ratio",
-    "r1_gamma": "loss.r1_gamma", "d_reg_interval": "optimizer.d_reg_interval", "ema_kimg": "ema.kimg",
+    "global_batch": "train.global_batch_size",
+    "mbstd_shards": "train.mbstd_shards",
+    "compute_dtype": "train.compute_dtype",
+    "style_mixing_prob": "loss.style_mixing_prob",
+    "truncation_psi": "loss.truncation_psi",
+    "pcp_ratio": "loss.pcp_ratio",
+    "l1_ratio": "loss.l1_ratio",
+    "r1_gamma": "loss.r1_gamma",
+    "d_reg_interval": "optimizer.d_reg_interval",
+    "ema_kimg": "ema.kimg",
     "ema_rampup": "ema.rampup",
 }
 
@@ -144,8 +150,9 @@ def init_state(recipe: Recipe, key: jax.Array) -> dict:
     masks_1xRxRx1 = jnp.ones((1, cfg.resolution, cfg.resolution, 1), jnp.float32)
     z_1xZ = jnp.zeros((1, cfg.z_dim), jnp.float32)
     c = (jnp.zeros((1, cfg.c_dim), jnp.float32),) if cfg.c_dim > 0 else ()  # unconditional: the same init call
-    g_vars = recipe.generator.init({"params": k_g, "smm": k_smm, "noise": k_noise}, images_1xRxRx3, masks_1xRxRx1,
-                                   z_1xZ, *c)
+    g_vars = recipe.generator.init(
+        {"params": k_g, "smm": k_smm, "noise": k_noise}, images_1xRxRx3, masks_1xRxRx1, z_1xZ, *c
+    )
     d_vars = recipe.discriminator.init(k_d, images_1xRxRx3, masks_1xRxRx1, images_1xRxRx3, *c)
     g = {"params": g_vars["params"], "buffers": g_vars["buffers"]}
     d = {"params": d_vars["params"]}
@@ -187,29 +194,49 @@ def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, k
     b = images_BxRxRx3.shape[0]
     k_z, k_mix_z, k_cut, k_coin, k_smm, k_noise = jax.random.split(key, 6)
     z_BxZ = jax.random.normal(k_z, (b, cfg.z_dim), jnp.float32)
-    ws_BxNxW, upd = G.apply(g_vars, z_BxZ, c_BxC, truncation_psi=recipe.truncation_psi, update_w_avg=True,
-                            method=Generator.map, mutable=["buffers"])
+    ws_BxNxW, upd = G.apply(
+        g_vars,
+        z_BxZ,
+        c_BxC,
+        truncation_psi=recipe.truncation_psi,
+        update_w_avg=True,
+        method=Generator.map,
+        mutable=["buffers"],
+    )
     buffers = {**g_vars["buffers"], **upd["buffers"]}
     g_vars = {"params": g_vars["params"], "buffers": buffers}
     if recipe.style_mixing_prob > 0:
         cutoff = jax.random.randint(k_cut, (), 1, cfg.num_ws)  # uniform in {1, ..., num_ws - 1}
         cutoff = jnp.where(jax.random.uniform(k_coin, ()) < recipe.style_mixing_prob, cutoff, cfg.num_ws)
         z2_BxZ = jax.random.normal(k_mix_z, (b, cfg.z_dim), jnp.float32)
-        ws2 = G.apply(g_vars, z2_BxZ, c_BxC, truncation_psi=recipe.truncation_psi,
-                      method=Generator.map)  # no w_avg update
+        ws2 = G.apply(
+            g_vars, z2_BxZ, c_BxC, truncation_psi=recipe.truncation_psi, method=Generator.map
+        )  # no w_avg update
         ws_BxNxW = jnp.where(jnp.arange(cfg.num_ws)[None, :, None] < cutoff, ws_BxNxW, ws2)
     dt = COMPUTE_DTYPES[recipe.compute_dtype]
-    final, stage1, _ = G.apply(_cast(g_vars, dt), images_BxRxRx3.astype(dt), masks_BxRxRx1.astype(dt),
-                               ws_BxNxW.astype(dt), "random", method=Generator.synthesize,
-                               rngs={"smm": k_smm, "noise": k_noise})
+    final, stage1, _ = G.apply(
+        _cast(g_vars, dt),
+        images_BxRxRx3.astype(dt),
+        masks_BxRxRx1.astype(dt),
+        ws_BxNxW.astype(dt),
+        "random",
+        method=Generator.synthesize,
+        rngs={"smm": k_smm, "noise": k_noise},
+    )
     return final.astype(jnp.float32), stage1.astype(jnp.float32), buffers
 
 
 def _d_logits(recipe: Recipe, d_params, images, masks, images_stg1, c=None):
     dt = COMPUTE_DTYPES[recipe.compute_dtype]
     c = None if c is None else c.astype(dt)
-    logit, logit1 = recipe.discriminator.apply({"params": _cast(d_params, dt)}, images.astype(dt), masks.astype(dt),
-                                               images_stg1.astype(dt), c, mbstd_shards=recipe.mbstd_shards)
+    logit, logit1 = recipe.discriminator.apply(
+        {"params": _cast(d_params, dt)},
+        images.astype(dt),
+        masks.astype(dt),
+        images_stg1.astype(dt),
+        c,
+        mbstd_shards=recipe.mbstd_shards,
+    )
     return logit.astype(jnp.float32), logit1.astype(jnp.float32)
 
 
@@ -222,14 +249,20 @@ def g_main(recipe: Recipe, g: dict, g_opt, d_params, batch: dict, key, vgg_param
     images, masks, c = batch["image"], batch["mask"], batch.get("label")  # gen_c = real_c (module docstring)
 
     def loss_fn(g_params):
-        final, stage1, buffers = run_generator(recipe, {"params": g_params, "buffers": g["buffers"]}, images, masks,
-                                               key, c)
+        final, stage1, buffers = run_generator(
+            recipe, {"params": g_params, "buffers": g["buffers"]}, images, masks, key, c
+        )
         logit, logit1 = _d_logits(recipe, d_params, final, masks, stage1, c)
         adv, adv1 = losses.g_adversarial(logit, logit1)
         l1 = jnp.mean(jnp.abs(final - images))
         total = adv + adv1 + recipe.l1_ratio * l1
-        m = {"G/loss": adv, "G/loss_s1": adv1, "G/l1": l1, "scores/fake_g": jnp.mean(logit),
-             "scores/fake_g_s1": jnp.mean(logit1)}
+        m = {
+            "G/loss": adv,
+            "G/loss_s1": adv1,
+            "G/l1": l1,
+            "scores/fake_g": jnp.mean(logit),
+            "scores/fake_g_s1": jnp.mean(logit1),
+        }
         if recipe.pcp_ratio > 0:
             pcp = losses.perceptual(vgg_params, final, images)
             total = total + recipe.pcp_ratio * pcp
@@ -256,11 +289,19 @@ def d_main(recipe: Recipe, d: dict, d_opt, g: dict, batch: dict, key):
         real, real1 = _d_logits(recipe, d_params, images, masks, images, c)
         main, main1 = losses.d_adversarial(fake, fake1, real, real1)
         total = main + main1
-        m = {"D/loss": main, "D/loss_s1": main1, "D/total": total,
-             "scores/fake": jnp.mean(fake), "scores/fake_s1": jnp.mean(fake1),
-             "scores/real": jnp.mean(real), "scores/real_s1": jnp.mean(real1),
-             "signs/fake": jnp.mean(jnp.sign(fake)), "signs/fake_s1": jnp.mean(jnp.sign(fake1)),
-             "signs/real": jnp.mean(jnp.sign(real)), "signs/real_s1": jnp.mean(jnp.sign(real1))}
+        m = {
+            "D/loss": main,
+            "D/loss_s1": main1,
+            "D/total": total,
+            "scores/fake": jnp.mean(fake),
+            "scores/fake_s1": jnp.mean(fake1),
+            "scores/real": jnp.mean(real),
+            "scores/real_s1": jnp.mean(real1),
+            "signs/fake": jnp.mean(jnp.sign(fake)),
+            "signs/fake_s1": jnp.mean(jnp.sign(fake1)),
+            "signs/real": jnp.mean(jnp.sign(real)),
+            "signs/real_s1": jnp.mean(jnp.sign(real1)),
+        }
         return total, m
 
     (total, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(d["params"])
@@ -302,10 +343,19 @@ def main_step(recipe: Recipe, state: dict, batch: dict, vgg_params=None) -> tupl
     ok = jnp.isfinite(g_total) & jnp.isfinite(d_total)
     updated = {"g": g, "d": d, "ema": ema, "g_opt": g_opt, "d_opt": d_opt}
     kept = {k: state[k] for k in updated}
-    new = {**state, **_select(ok, updated, kept), "step": state["step"] + 1,
-           "skipped": state["skipped"] + (1 - ok.astype(jnp.int32))}
-    metrics = {**mg, **md, "ema_beta": beta, "finite": ok.astype(jnp.float32),
-               "w_avg_norm": jnp.linalg.norm(buffers["mapping"]["w_avg"])}
+    new = {
+        **state,
+        **_select(ok, updated, kept),
+        "step": state["step"] + 1,
+        "skipped": state["skipped"] + (1 - ok.astype(jnp.int32)),
+    }
+    metrics = {
+        **mg,
+        **md,
+        "ema_beta": beta,
+        "finite": ok.astype(jnp.float32),
+        "w_avg_norm": jnp.linalg.norm(buffers["mapping"]["w_avg"]),
+    }
     return new, metrics
 
 
@@ -317,7 +367,10 @@ def r1_step(recipe: Recipe, state: dict, batch: dict) -> tuple[dict, dict]:
     updates, d_opt = recipe.d_adam.make().update(grads, state["d_opt"], state["d"]["params"])
     d = {"params": optax.apply_updates(state["d"]["params"], updates)}
     ok = jnp.isfinite(total)
-    new = {**state, **_select(ok, {"d": d, "d_opt": d_opt}, {"d": state["d"], "d_opt": state["d_opt"]}),
-           "skipped": state["skipped"] + (1 - ok.astype(jnp.int32))}
+    new = {
+        **state,
+        **_select(ok, {"d": d, "d_opt": d_opt}, {"d": state["d"], "d_opt": state["d_opt"]}),
+        "skipped": state["skipped"] + (1 - ok.astype(jnp.int32)),
+    }
     m["R1/finite"] = ok.astype(jnp.float32)
     return new, m

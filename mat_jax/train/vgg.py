@@ -65,8 +65,9 @@ class VGG19Features(nn.Module):
 
 def widths_from_params(params) -> tuple[int, ...]:
     """Stage widths of a VGG19 parameter tree (so a narrow test network needs no extra config)."""
-    return tuple(int(params[f"features_{idx}"]["kernel"].shape[-1]) for idx, _, name in conv_indices()
-                 if name.endswith("_1"))
+    return tuple(
+        int(params[f"features_{idx}"]["kernel"].shape[-1]) for idx, _, name in conv_indices() if name.endswith("_1")
+    )
 
 
 def _read_state_dict(path: pathlib.Path) -> dict[str, np.ndarray]:
@@ -79,14 +80,17 @@ def _read_state_dict(path: pathlib.Path) -> dict[str, np.ndarray]:
         try:
             import torch
         except ImportError as e:
-            raise ImportError(f"reading {path} needs torch (pip install 'mat-jax[torch]'), or convert it to "
-                              ".safetensors first") from e
+            raise ImportError(
+                f"reading {path} needs torch (pip install 'mat-jax[torch]'), or convert it to .safetensors first"
+            ) from e
         sd = torch.load(str(path), map_location="cpu", weights_only=True)
         if not isinstance(sd, dict):
             raise ValueError(f"{path}: expected a state_dict (dict of tensors), got {type(sd).__name__}")
         return {k: v.detach().float().numpy() for k, v in sd.items() if hasattr(v, "detach")}
-    raise ValueError(f"{path}: unsupported VGG19 weights format {suffix!r}; use a torchvision vgg19 state_dict "
-                     "saved as .pth or .safetensors")
+    raise ValueError(
+        f"{path}: unsupported VGG19 weights format {suffix!r}; use a torchvision vgg19 state_dict "
+        "saved as .pth or .safetensors"
+    )
 
 
 def load_vgg19_params(path: str | pathlib.Path) -> dict:
@@ -109,8 +113,10 @@ def load_vgg19_params(path: str | pathlib.Path) -> dict:
         w = np.asarray(w, np.float32)
         if w.ndim != 4 or w.shape[2:] != (3, 3):
             raise ValueError(f"{path}: features.{idx}.weight has shape {w.shape}, expected [out, in, 3, 3]")
-        params[f"features_{idx}"] = {"kernel": jnp.asarray(w.transpose(2, 3, 1, 0)),
-                                     "bias": jnp.asarray(np.asarray(b, np.float32))}
+        params[f"features_{idx}"] = {
+            "kernel": jnp.asarray(w.transpose(2, 3, 1, 0)),
+            "bias": jnp.asarray(np.asarray(b, np.float32)),
+        }
     if missing:
         raise ValueError(f"{path} is not a torchvision vgg19 state_dict: missing {', '.join(missing)}")
     return params

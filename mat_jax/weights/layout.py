@@ -41,9 +41,19 @@ from mat_jax.models.config import MATConfig, nf
 from mat_jax.weights.errors import CheckpointError
 
 __all__ = [
-    "BUFFER_LEAVES", "CheckpointLayoutError", "Entry", "NETS", "SUPPORTED_RESOLUTIONS", "abstract_variables",
-    "build_table", "check_state_dict", "constant_value", "official_name", "official_table",
-    "official_to_variables", "variables_to_official",
+    "BUFFER_LEAVES",
+    "CheckpointLayoutError",
+    "Entry",
+    "NETS",
+    "SUPPORTED_RESOLUTIONS",
+    "abstract_variables",
+    "build_table",
+    "check_state_dict",
+    "constant_value",
+    "official_name",
+    "official_table",
+    "official_to_variables",
+    "variables_to_official",
 ]
 
 CheckpointLayoutError = CheckpointError  # historical name
@@ -184,7 +194,8 @@ def _first_stage(b: _Builder, p: Path, cfg: MATConfig) -> None:
     for i in range(cfg.stage1_n_down):
         b.conv(p + (f"enc_conv_{i}", "conv"), d, d, 3)
     for t, (depth, window, size) in enumerate(
-            zip(cfg.stage1_depths, cfg.stage1_window_sizes, cfg.stage1_token_sizes, strict=True)):
+        zip(cfg.stage1_depths, cfg.stage1_window_sizes, cfg.stage1_token_sizes, strict=True)
+    ):
         tp = p + (f"tran_{t}",)
         if t > 0:  # PatchMerging (t=1,2) / PatchUpsampling (t=3,4)
             b.conv(tp + ("downsample", "conv", "conv"), d, d, 3)
@@ -316,16 +327,21 @@ def check_state_dict(state: Mapping[str, Any], table: list[Entry], net: str, res
             misshaped.append(f"{k}: expected {list(e.shape)}, found {list(np.shape(v))}")
         elif e.collection == "constant" and not np.array_equal(np.asarray(v, np.float32), constant_value(e)):
             wrong_const.append(k)
-    parts = [f"{len(items)} {title}: " + sep.join(items) for title, items, sep in (
-        ("missing", missing, ", "),
-        ("unexpected", unexpected, ", "),
-        ("mis-shaped key(s)", misshaped, "; "),
-        ("not a numeric array", not_numeric, ", "),
-        ("constant buffer(s) with non-official values", wrong_const, ", "),
-    ) if items]
+    parts = [
+        f"{len(items)} {title}: " + sep.join(items)
+        for title, items, sep in (
+            ("missing", missing, ", "),
+            ("unexpected", unexpected, ", "),
+            ("mis-shaped key(s)", misshaped, "; "),
+            ("not a numeric array", not_numeric, ", "),
+            ("constant buffer(s) with non-official values", wrong_const, ", "),
+        )
+        if items
+    ]
     if parts:
         raise CheckpointError(
-            f"{source}: does not match the official {net} layout at resolution {resolution}\n  " + "\n  ".join(parts))
+            f"{source}: does not match the official {net} layout at resolution {resolution}\n  " + "\n  ".join(parts)
+        )
 
 
 def _unflatten(flat: Mapping[Path, Any]) -> dict:
@@ -348,8 +364,9 @@ def _flatten(tree: Mapping, prefix: Path = ()) -> dict[Path, Any]:
     return out
 
 
-def official_to_variables(state_dict: Mapping[str, Any], cfg: MATConfig, net: str, source: str = "weights",
-                          table: list[Entry] | None = None) -> dict:
+def official_to_variables(
+    state_dict: Mapping[str, Any], cfg: MATConfig, net: str, source: str = "weights", table: list[Entry] | None = None
+) -> dict:
     """Official-layout arrays -> {'params': ..., 'buffers': ...} (numpy float32 trees).
 
     Raises CheckpointError (`check_state_dict`) naming every bad key at once."""
@@ -363,8 +380,9 @@ def official_to_variables(state_dict: Mapping[str, Any], cfg: MATConfig, net: st
     return {k: _unflatten(v) for k, v in out.items() if v}
 
 
-def variables_to_official(variables: Mapping[str, Any], cfg: MATConfig, net: str,
-                          table: list[Entry] | None = None) -> collections.OrderedDict[str, np.ndarray]:
+def variables_to_official(
+    variables: Mapping[str, Any], cfg: MATConfig, net: str, table: list[Entry] | None = None
+) -> collections.OrderedDict[str, np.ndarray]:
     """Flax variables -> official-layout float32 arrays (constants recomputed), in table order."""
     table = table if table is not None else build_table(cfg, net)
     flat = {coll: _flatten(dict(variables.get(coll, {}))) for coll in ("params", "buffers")}
