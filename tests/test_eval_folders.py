@@ -105,7 +105,7 @@ def test_eval_folders_command_writes_the_report(folders, tmp_path, capsys):
         assert rep[k] == pytest.approx(expected[k].value, rel=1e-12), k
     for k in ("fid", "p_ids", "u_ids", "kid"):
         assert rep[k] is None and rep["notes"][k] == "no --inception-weights given", k
-    assert rep["lpips"] is None and "not implemented" in rep["notes"]["lpips"]
+    assert rep["lpips"] is None and rep["notes"]["lpips"] == "no --lpips-weights given"
     printed = capsys.readouterr().out
     assert "psnr" in printed and f"{rep['psnr']:.4f}" in printed and "null" in printed
     (fake_dir / "img_000.png").rename(fake_dir / "other.png")

@@ -57,7 +57,8 @@ def pair_image_files(fake_dir: str | os.PathLike, real_dir: str | os.PathLike
 def accumulate_folders(fake_dir: str | os.PathLike, real_dir: str | os.PathLike,
                        feature_fn: Callable[[np.ndarray], np.ndarray] | None = None, batch_size: int = 8,
                        shard: tuple[int, int] = (0, 1), keep_features: bool = True,
-                       progress: Callable[[int, int], None] | None = None) -> EvalAccumulator:
+                       progress: Callable[[int, int], None] | None = None,
+                       lpips_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> EvalAccumulator:
     """An EvalAccumulator over this shard's pairs; consecutive pairs of one size go through in batches."""
     index, count = shard
     if not 0 <= index < count:
@@ -65,7 +66,7 @@ def accumulate_folders(fake_dir: str | os.PathLike, real_dir: str | os.PathLike,
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     pairs = pair_image_files(fake_dir, real_dir)[index::count]
-    acc = EvalAccumulator(feature_fn, keep_features=keep_features)
+    acc = EvalAccumulator(feature_fn, keep_features=keep_features, lpips_fn=lpips_fn)
     real_batch: list[np.ndarray] = []
     fake_batch: list[np.ndarray] = []
 
