@@ -327,8 +327,8 @@ def test_weight_errors_name_the_file_and_key(tree, tmp_path):
 
     legacy = tmp_path / "cut.pth"
     torch.save(_linear_state_dict(tree), legacy, _use_new_zipfile_serialization=False)
-    legacy.write_bytes(legacy.read_bytes()[:-100])
-    with pytest.raises(ConversionError, match=r"cut.pth: storage \d+: 256 elements announced, \d+ bytes present "
+    legacy.write_bytes(legacy.read_bytes()[:-100])  # torch writes the storages in sorted-key order: any may be last
+    with pytest.raises(ConversionError, match=r"cut.pth: storage \d+: \d+ elements announced, \d+ bytes present "
                                               r"\(truncated file\)"):
         read_torch_state_dict(legacy, str(legacy))
     (tmp_path / "empty.tar.gz").write_bytes(b"")
