@@ -82,7 +82,24 @@ def test_inpaint_non_square_sizes_keep_known_pixels(tiny_ckpt, tmp_path):
         np.testing.assert_array_equal(s0[known], image[known])
         np.testing.assert_array_equal(s1[known], image[known])
         assert (~known).any() and np.abs(s0[~known].astype(int) - s1[~known]).max() > 0  # pluralistic
-    assert (out / "grid.png").is_file()
+    assert (out / "overview" / "grid.png").is_file()
+
+
+def test_inpainted_folder_evaluates_against_its_inputs(tiny_ckpt, tmp_path, capsys):
+    """The seam inpaint -> eval-folders: one sample per image, the output folder pairs with the inputs by name."""
+    import json
+
+    path, _ = tiny_ckpt
+    _write_pair(tmp_path, "a", 50, 37, seed=1)
+    _write_pair(tmp_path, "b", 23, 61, seed=2)
+    out, img = tmp_path / "out", tmp_path / "img"
+    argv = ["inpaint", "--checkpoint", str(path), "--image", str(img), "--mask", str(tmp_path / "mask")]
+    assert cli.main([*argv, "--output", str(out)]) == 0
+    assert (out / "overview" / "grid.png").is_file()
+    report = tmp_path / "report.json"
+    assert cli.main(["eval-folders", str(out), str(img), "--out", str(report), "--no-progress"]) == 0
+    rep = json.loads(report.read_text())
+    assert rep["num_images"] == 2 and rep["psnr"] is not None and rep["psnr"] > 0
 
 
 def test_inpaint_lama_convention_and_single_file(tiny_ckpt, tmp_path):

@@ -203,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
             rows.append([viz.thumbnail(im, 256) for im in shown])
     if rows:
         titles = ["input", "masked", "mask"] + [f"sample {s}" for s in range(k)]
-        viz.save_png(out / "grid.png", viz.grid(rows, titles))
+        # in a subfolder, so OUT holds one file per input and `mat-jax eval-folders OUT GT` pairs them by name
+        viz.save_png(out / "overview" / "grid.png", viz.grid(rows, titles))
     where = out if single_file else f"{out}/"
     print(f"inpainted {len(images)} image(s) x {k} sample(s) -> {where}")
     return 0
