@@ -323,6 +323,28 @@ class _RestrictedUnpickler(pickle.Unpickler):
 # Reading and extraction
 
 
+def load_restricted(unpickler: pickle.Unpickler, source: str, what: str) -> Any:
+    """`unpickler.load()` with every failure as one CheckpointError naming `source`: refusals stay
+    UnsafePickleError, a damaged stream says whether it is truncated or not a pickle at all."""
+    try:
+        return unpickler.load()
+    except (UnsafePickleError, ConversionError) as e:
+        msg = e.args[0] if e.args else ""
+        raise type(e)(msg if msg.startswith(source) else f"{source}: {msg}") from None
+    except (
+        EOFError,
+        pickle.UnpicklingError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        struct.error,
+    ) as e:
+        hint = "the file is truncated" if isinstance(e, EOFError) else "it is not a valid pickle"
+        raise ConversionError(f"{source}: cannot read as {what}: {hint} ({type(e).__name__}: {e})") from None
+
+
 def read_network_pickle(path: str | os.PathLike) -> dict:
     """Unpickle `path` with the restricted unpickler; returns the top-level dict (networks as records)."""
     path = os.fspath(path)
@@ -331,23 +353,7 @@ def read_network_pickle(path: str | os.PathLike) -> dict:
     except OSError as e:
         raise ConversionError(f"{path}: cannot open ({e.strerror})") from e
     with f:
-        try:
-            obj = _RestrictedUnpickler(f, path).load()
-        except UnsafePickleError as e:
-            raise UnsafePickleError(e.args[0] if e.args[0].startswith(path) else f"{path}: {e}") from None
-        except ConversionError as e:
-            raise ConversionError(f"{path}: {e}") from None
-        except (
-            EOFError,
-            pickle.UnpicklingError,
-            ValueError,
-            TypeError,
-            IndexError,
-            KeyError,
-            struct.error,
-        ) as e:
-            hint = "the file is truncated" if isinstance(e, EOFError) else "it is not a valid pickle"
-            raise ConversionError(f"{path}: cannot read as an official MAT network pickle: {hint} ({e})") from None
+        obj = load_restricted(_RestrictedUnpickler(f, path), path, "an official MAT network pickle")
     if not isinstance(obj, dict) or not any(n in obj for n in PICKLE_NETS):
         found = sorted(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
         raise ConversionError(

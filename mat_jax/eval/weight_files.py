@@ -28,6 +28,7 @@ from mat_jax.convert.pickle_safe import (
     _rebuild_tensor,
     _storage_dtype,
     _StorageType,
+    load_restricted,
 )
 
 __all__ = ["is_torch_file", "read_numpy_pickle", "read_torch_state_dict"]
@@ -119,29 +120,9 @@ def _resolve_arrays(obj: Any, source: str, where: str = "") -> Any:
     return obj
 
 
-def _unpickle(up: pickle.Unpickler, source: str, what: str) -> Any:
-    try:
-        return up.load()
-    except (UnsafePickleError, ConversionError) as e:
-        msg = e.args[0] if e.args else ""
-        raise type(e)(msg if msg.startswith(source) else f"{source}: {msg}") from None
-    except (
-        EOFError,
-        pickle.UnpicklingError,
-        ValueError,
-        TypeError,
-        IndexError,
-        KeyError,
-        AttributeError,
-        struct.error,
-    ) as e:
-        hint = "the file is truncated" if isinstance(e, EOFError) else "it is not a valid pickle"
-        raise ConversionError(f"{source}: cannot read as {what}: {hint} ({type(e).__name__}: {e})") from None
-
-
 def read_numpy_pickle(data: bytes, source: str = "<bytes>") -> Any:
     """The object of a plain numpy pickle (dicts / lists of arrays), arrays rebuilt from their bytes."""
-    obj = _unpickle(_NumpyUnpickler(io.BytesIO(data), source), source, "a numpy weight pickle")
+    obj = load_restricted(_NumpyUnpickler(io.BytesIO(data), source), source, "a numpy weight pickle")
     return _resolve_arrays(obj, source)
 
 
@@ -247,7 +228,7 @@ def _read_zip_state_dict(archive: zipfile.ZipFile, source: str) -> collections.O
     if f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder").strip() != b"little":
         raise ConversionError(f"{source}: tensors were written big-endian (not supported)")
     up = _TorchUnpickler(io.BytesIO(archive.read(pkls[0])), source)
-    obj = _unpickle(up, source, "a torch state dict")
+    obj = load_restricted(up, source, "a torch state dict")
     storages = {}
     for key, slot in up.slots.items():
         member = f"{prefix}data/{key}"
@@ -267,7 +248,7 @@ def _read_zip_state_dict(archive: zipfile.ZipFile, source: str) -> collections.O
 
 def _read_legacy_state_dict(f: BinaryIO, source: str) -> collections.OrderedDict:
     def plain(what: str) -> Any:
-        return _unpickle(_TorchUnpickler(f, source, allow={}), source, f"a legacy torch file ({what})")
+        return load_restricted(_TorchUnpickler(f, source, allow={}), source, f"a legacy torch file ({what})")
 
     if plain("magic number") != _LEGACY_MAGIC:
         raise ConversionError(f"{source}: not a torch file (neither a zip archive nor the legacy magic number)")
@@ -277,7 +258,7 @@ def _read_legacy_state_dict(f: BinaryIO, source: str) -> collections.OrderedDict
     if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
         raise ConversionError(f"{source}: written on a big-endian machine (not supported)")
     up = _TorchUnpickler(f, source)
-    obj = _unpickle(up, source, "a torch state dict")
+    obj = load_restricted(up, source, "a torch state dict")
     keys = plain("storage keys")
     if not isinstance(keys, list):
         raise ConversionError(f"{source}: the legacy storage key list is missing")
@@ -325,6 +306,6 @@ def is_torch_file(data: bytes) -> bool:
     if data[:4] == b"PK\x03\x04":
         return True
     try:  # the legacy layout opens with the pickled magic number
-        return _unpickle(_TorchUnpickler(io.BytesIO(data), "", allow={}), "", "magic") == _LEGACY_MAGIC
+        return load_restricted(_TorchUnpickler(io.BytesIO(data), "", allow={}), "", "magic") == _LEGACY_MAGIC
     except ConversionError:
         return False
