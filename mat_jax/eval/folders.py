@@ -3,6 +3,9 @@ them: `*.png` / `*.jpg` files of both folders matched by name (the part before t
 to 3 channels, each pair the same size. Mismatches are reported all at once, naming the files, instead of the
 official `assert name1 == name2` on the first one.
 
+A pair with a file that cannot be decoded follows `bad_data`, the switch of the training data (`data.bad_data`):
+"error" (the default here) stops naming the file; "skip" leaves the pair out and records it in `skipped`.
+
 `accumulate_folders(..., shard=(i, n))` evaluates every n-th pair from the i-th, so hosts can split the work and
 `EvalAccumulator.merge` the parts (pairs stay paired: the accumulator pairs by row).
 """
@@ -15,7 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mat_jax.data.preprocess import decode_image
+from mat_jax.data.preprocess import BadImageError, decode_image
+from mat_jax.data.sources import BAD_DATA_POLICIES
 from mat_jax.eval.accumulator import EvalAccumulator
 from mat_jax.eval.score import Score
 
@@ -69,8 +73,13 @@ def accumulate_folders(
     keep_features: bool = True,
     progress: Callable[[int, int], None] | None = None,
     lpips_fn: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    bad_data: str = "error",
+    skipped: dict[str, str] | None = None,
 ) -> EvalAccumulator:
-    """An EvalAccumulator over this shard's pairs; consecutive pairs of one size go through in batches."""
+    """An EvalAccumulator over this shard's pairs; consecutive pairs of one size go through in batches. With
+    bad_data="skip", each left-out file is added to `skipped` ({path: reason}) when a dict is given."""
+    if bad_data not in BAD_DATA_POLICIES:
+        raise ValueError(f"bad_data must be one of {BAD_DATA_POLICIES}, got {bad_data!r}")
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f"shard index {index} is not in [0, {count})")
@@ -88,7 +97,16 @@ def accumulate_folders(
             fake_batch.clear()
 
     for done, (_name, fake_path, real_path) in enumerate(pairs, 1):
-        fake, real = decode_image(fake_path), decode_image(real_path)  # BadImageError names the file
+        try:
+            fake, real = decode_image(fake_path), decode_image(real_path)  # BadImageError names the file
+        except BadImageError as e:
+            if bad_data == "error":
+                raise
+            if skipped is not None:
+                skipped[e.where] = e.reason
+            if progress is not None:
+                progress(done, len(pairs))
+            continue
         if fake.shape != real.shape:
             raise ValueError(
                 f"{fake_path} is {fake.shape[1]}×{fake.shape[0]} but {real_path} is "
