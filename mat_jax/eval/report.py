@@ -120,5 +120,7 @@ def companion_paths(json_path: str | os.PathLike) -> tuple[pathlib.Path, pathlib
 
 
 def write_json(path: str | os.PathLike, rep: dict) -> None:
+    """Write the report atomically, creating its folder."""
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as f:
         f.write((json.dumps(rep, indent=2) + "\n").encode())

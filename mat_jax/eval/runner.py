@@ -73,6 +73,7 @@ class EvalResult:
     worst: list[Ranked]
     seconds: float
     cached_real_features: bool
+    features: tuple[np.ndarray, np.ndarray] | None  # (real [N, 2048], generated [N, 2048]) when FID etc. were asked
 
 
 @functools.partial(jax.jit, static_argnames=("cfg",))
@@ -226,6 +227,7 @@ class Evaluator:
             worst=sorted((r for *_, r in worst), reverse=True)[: n // 2],
             seconds=time.perf_counter() - t0,
             cached_real_features=cached is not None,
+            features=(acc.real.features(), acc.fake.features()) if acc.real.num else None,
         )
 
     def _keep(self, heap: list, entry: tuple) -> None:

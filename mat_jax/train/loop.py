@@ -20,7 +20,7 @@ import numpy as np
 from mat_jax import viz
 from mat_jax.config import model_config
 from mat_jax.data import pipeline
-from mat_jax.train import finetune, logs, programs, run_dir, sharding, steps
+from mat_jax.train import evaluation, finetune, logs, programs, run_dir, sharding, steps
 from mat_jax.train.checkpoint import Checkpointer
 from mat_jax.train.steps import recipe_from_config  # noqa: F401  (loop.recipe_from_config: the loop's entry)
 
@@ -145,6 +145,7 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
 
         vgg_params = jax.device_put(load_vgg19_params(config.loss.vgg_weights), sharding.replicated(mesh))
     n_steps = total_steps(config)
+    evaluate = evaluation.build(config, data_cfg, recipe, mesh, workdir)  # set and weights checked before compiling
     progs = programs.build(recipe, mesh, int(config.mesh.fsdp_min_size))
     if is_main:
         (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
@@ -309,12 +310,16 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
                 write_grid()
             if ckpt_every > 0 and step % ckpt_every == 0 and step < n_steps:
                 save()
+            if evaluate is not None and evaluate.due(step) and step < n_steps:
+                evaluate(step, state["ema"], writer)
         if status == "preempted":
             log.warning("signal %s received: saving at step %d and exiting", stop.signum, step)
         if ckpt.latest_step() != step:
             save()
         if status == "completed" and (grid_every <= 0 or step % grid_every):
             write_grid()
+        if status == "completed" and evaluate is not None:
+            evaluate(step, state["ema"], writer)  # the final numbers, of the final checkpoint
         ckpt.wait()
         log.info("%s at step %d (%.3f kimg)", status, step, step * recipe.global_batch / 1000)
         return {"status": status, "step": step, "workdir": str(workdir)}
