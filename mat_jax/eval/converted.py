@@ -70,7 +70,7 @@ def _unflatten(flat: dict) -> dict:
 
 
 def save(net: str, params: dict, dst: str | os.PathLike, source: str) -> int:
-    """Write `params` ({'params': ...} of the net) to dst (.npz / .safetensors, atomically); returns the tensor count."""
+    """Write `params` ({'params': ...}) to dst (.npz / .safetensors, atomically); returns the tensor count."""
     from mat_jax.convert.formats import handler_for
 
     _check_net(net)

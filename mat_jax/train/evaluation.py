@@ -42,10 +42,10 @@ class TrainingEval:
             from mat_jax.eval.extractor import InceptionExtractor
 
             inception = InceptionExtractor(cfg.inception_weights)
-        if cfg.lpips_weights:
+        if cfg.lpips_files():
             from mat_jax.eval.lpips import LPIPS
 
-            lpips = LPIPS(*cfg.lpips_weights)
+            lpips = LPIPS(*cfg.lpips_files())
         self.evaluator = Evaluator(
             eval_set,
             recipe.model,
@@ -58,6 +58,11 @@ class TrainingEval:
             inception_id=protocol.file_id(cfg.inception_weights) if cfg.inception_weights else "",
             progress=False,
         )
+        self.missing = {}  # why a metric is null
+        if not cfg.inception_weights:
+            self.missing.update(dict.fromkeys(("fid", "p_ids", "u_ids", "kid"), "eval.inception_weights is not set"))
+        if not cfg.lpips_files():
+            self.missing["lpips"] = "eval.lpips_weights is not set"
         self.every_steps = max(1, round(cfg.every_kimg * 1000 / recipe.global_batch))
         log.info(
             "evaluation every %d iterations (%.3g kimg) on %d images (%s, masks %s): %s",
@@ -75,7 +80,7 @@ class TrainingEval:
     def __call__(self, step: int, ema, writer: logs.Writer) -> dict:
         """Evaluate G_ema at `step`: scalars to the writer, the report to <workdir>/eval/. Returns the report."""
         result = self.evaluator(ema)
-        rep = report.from_result(result, checkpoint=f"G_ema of {self.workdir} (step {step})")
+        rep = report.from_result(result, checkpoint=f"G_ema of {self.workdir} (step {step})", missing=self.missing)
         values = {f"eval/{k}": rep[k] for k in report.METRICS if rep[k] is not None}
         writer.scalars(step, {**values, "eval/seconds": result.seconds})
         if writer.is_main:
