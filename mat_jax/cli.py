@@ -17,7 +17,18 @@ import importlib
 import sys
 
 # Subcommand modules (mat_jax.commands.<name>), in the order `mat-jax --help` lists them.
-SUBCOMMANDS = ("train", "info", "demo", "inpaint", "eval", "eval_folders", "convert", "masks", "prepare_data")
+SUBCOMMANDS = (
+    "train",
+    "info",
+    "demo",
+    "inpaint",
+    "serve",
+    "eval",
+    "eval_folders",
+    "convert",
+    "masks",
+    "prepare_data",
+)
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
 # Commands whose real command-line runs re-execute once with huge-page malloc (mat_jax.runtime: long jobs on CPU).
 LONG_RUNNING = ("train",)
