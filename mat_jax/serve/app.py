@@ -60,7 +60,7 @@ class InpaintRequest:
 def b64_bytes(text, field: str) -> bytes:
     """The bytes of a base64 string, with or without a `data:...;base64,` prefix."""
     if not isinstance(text, str) or not text:
-        raise RequestError(field, f"{field} must be a base64 string (a PNG or JPEG file), got {type(text).__name__}")
+        raise RequestError(field, f"{field} must be a base64 string (an image file), got {type(text).__name__}")
     if text.startswith("data:"):
         head, _, text = text.partition(",")
         if not head.endswith(";base64"):
