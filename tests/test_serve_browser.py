@@ -29,7 +29,7 @@ PAINTED_ALPHA = """() => {
 
 @pytest.fixture(scope="module")
 def base_url():
-    with running_server(tiny_inpainter()) as (url, _):
+    with running_server(tiny_inpainter(), max_side=1024) as (url, _):  # the demo photos are 400-600 px
         yield url
 
 
@@ -58,6 +58,10 @@ def _painted(page) -> np.ndarray:
     """[H, W] bool of the brushed pixels (= hole), read back from the mask canvas."""
     alpha = np.asarray(page.evaluate(PAINTED_ALPHA), np.uint8)
     return alpha.reshape(SIDE, SIDE) > 0
+
+
+def _painted_count(page) -> int:
+    return int((np.asarray(page.evaluate(PAINTED_ALPHA)) > 0).sum())
 
 
 def _stroke(page, frm, to):
@@ -145,7 +149,11 @@ def test_errors_show_on_the_page(page, tmp_path):
     assert "cannot open broken.png" in page.inner_text("#error")
     _open(page, tmp_path, photo(SIDE, SIDE))
     assert page.locator("#error").is_hidden()
+    page.select_option("#demo", label="coffee")  # a bundled demo photo (400x600)
+    page.wait_for_function("document.getElementById('canvas').width === 600")
+    assert page.locator("#error").is_hidden() and _painted_count(page) == 0
     _stroke(page, (0.4, 0.4), (0.6, 0.6))
+    assert _painted_count(page) > 0
     page.fill("#k", "9")  # beyond the range: the server refuses it, naming the field
     page.click("#inpaint")
     page.wait_for_selector("#error:not([hidden])", timeout=60_000)
