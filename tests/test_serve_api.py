@@ -163,3 +163,17 @@ def test_serve_command_without_a_demo_run_says_how_to_get_one(tmp_path, monkeypa
     assert "runs/demo holds no complete checkpoint" in err and "mat-jax train --config configs/demo.py" in err
     assert cli.main(["serve", "--checkpoint", str(tmp_path / "missing.pkl")]) == 1
     assert cli.main(["serve", "--checkpoint", "x", "--max-side", "0"]) == 2
+
+
+def test_page_files_are_package_data():
+    """A non-editable install ships the page: pyproject's package-data globs cover every file in serve/static."""
+    import fnmatch
+    import pathlib
+    import tomllib
+
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    globs = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mat_jax.serve"]
+    static = sorted((repo / "mat_jax" / "serve" / "static").iterdir())
+    assert {p.suffix for p in static} == {".html", ".js", ".css"}
+    for p in static:
+        assert any(fnmatch.fnmatch(f"static/{p.name}", g) for g in globs), p
