@@ -6,7 +6,8 @@ are reflect-padded (image and mask alike, so hidden pixels never leak in as cont
 grid (R x R, or multiples of R per side for larger images, as the official code runs them),
 inpainted and cropped back; --resize resizes to R x R instead. Known pixels of the output are
 the input pixels, bit for bit. With K > 1 samples, each sample gets its own z and style-manipulation
-maps (pluralistic inpainting). A class-conditional checkpoint (c_dim > 0) needs --label N: every image is
+maps (pluralistic inpainting), sample s from seed + s alone, all K in one batched forward (mat_jax.fit, the path
+`mat-jax serve` uses too). A class-conditional checkpoint (c_dim > 0) needs --label N: every image is
 inpainted as class N (one-hot c); an unconditional checkpoint refuses --label.
 """
 
