@@ -177,3 +177,17 @@ def test_page_files_are_package_data():
     assert {p.suffix for p in static} == {".html", ".js", ".css"}
     for p in static:
         assert any(fnmatch.fnmatch(f"static/{p.name}", g) for g in globs), p
+
+
+def test_label_of_a_class_conditional_checkpoint(pair):
+    _, _, files = pair
+    req = app.parse_request({**files, "label": 2}, c_dim=3, max_side=256)
+    np.testing.assert_array_equal(req.c_1xC, [[0, 0, 1]])
+    for body, words in (
+        (files, r"class-conditional \(c_dim=3\): pass label N"),
+        ({**files, "label": 3}, r"outside \[0, 3\)"),
+        ({**files, "label": "cat"}, "integer"),
+    ):
+        with pytest.raises(app.RequestError, match=words) as e:
+            app.parse_request(body, c_dim=3, max_side=256)
+        assert e.value.field == "label"

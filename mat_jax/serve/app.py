@@ -33,7 +33,6 @@ DEFAULT_K = 3  # what the page starts with, compiled at startup
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a 2048 px PNG and its mask, base64, fit well within
 IMAGE_FORMATS = ("PNG", "JPEG")
 FIELDS = ("image", "mask", "k", "seed", "truncation_psi", "noise_mode", "label")
-Image.MAX_IMAGE_PIXELS = None  # sizes are checked against max_side before decoding the pixels
 
 
 class RequestError(ValueError):
@@ -78,6 +77,10 @@ def open_image(data: bytes, field: str, max_side: int, formats=IMAGE_FORMATS) ->
         im = Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, OSError):
         raise RequestError(field, f"{field} is not an image ({'/'.join(formats)} expected)") from None
+    except Image.DecompressionBombError:  # far past any max_side (PIL refuses it from the header)
+        raise RequestError(
+            field, f"{field} has far too many pixels: the server takes sides up to {max_side} px"
+        ) from None
     if im.format not in formats:
         raise RequestError(field, f"{field} is a {im.format} file; send {' or '.join(formats)}")
     if max(im.size) > max_side:
@@ -173,10 +176,14 @@ def parse_request(obj: dict, *, c_dim: int, max_side: int) -> InpaintRequest:
     return InpaintRequest(image, mask, [seed + i for i in range(k)], psi, noise_mode, c)
 
 
-def png_b64(image_HxWx3: np.ndarray) -> str:
+def png_bytes(image_HxWx3: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(image_HxWx3).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png_b64(image_HxWx3: np.ndarray) -> str:
+    return base64.b64encode(png_bytes(image_HxWx3)).decode("ascii")
 
 
 def inpaint(inpainter: Inpainter, req: InpaintRequest) -> dict:

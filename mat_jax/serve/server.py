@@ -41,9 +41,7 @@ def static_file(name: str) -> bytes | None:
 
 @functools.lru_cache(maxsize=None)
 def demo_photo_png(name: str) -> bytes:
-    import base64
-
-    return base64.b64decode(app.png_b64(demo_images((name,))[name]))
+    return app.png_bytes(demo_images((name,))[name])
 
 
 class Service:
