@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "info",
     "demo",
     "inpaint",
+    "serve",
     "eval",
     "eval_weights",
     "eval_folders",

@@ -155,6 +155,63 @@ def generate(
     return final, stage1
 
 
+@functools.partial(jax.jit, static_argnames=("cfg", "truncation_psi", "noise_mode", "smm_mode"))
+def generate_per_sample(
+    variables,
+    images,
+    masks,
+    z,
+    keys,
+    c=None,
+    *,
+    cfg: MATConfig,
+    truncation_psi: float = 1.0,
+    noise_mode: str = "const",
+    smm_mode: str = "random",
+):
+    """`generate` with one PRNG key per sample (keys [B]): sample i's style maps and noise come from keys[i] alone,
+    drawn as a batch-1 `generate` draws them, so a sample's fill does not depend on the rest of the batch. One
+    batched forward (vmap), compiled per batch size like `generate`."""
+
+    def one(image_HxWx3, mask_HxWx1, z_Z, key, c_C):
+        final, stage1 = generate(
+            variables,
+            image_HxWx3[None],
+            mask_HxWx1[None],
+            z_Z[None],
+            key,
+            None,
+            None if c_C is None else c_C[None],
+            cfg=cfg,
+            truncation_psi=truncation_psi,
+            noise_mode=noise_mode,
+            smm_mode=smm_mode,
+        )
+        return final[0], stage1[0]
+
+    return jax.vmap(one)(images, masks, z, keys, c)
+
+
+def seed_latents(seeds, z_dim: int) -> np.ndarray:
+    """[B, z_dim] float32: row i is the z a batch-1 call with seed=seeds[i] draws, so per-sample seeds reproduce
+    single-image runs."""
+    rows = [jax.random.normal(jax.random.fold_in(jax.random.key(s), 1), (1, z_dim))[0] for s in seeds]
+    return np.stack([np.asarray(r, np.float32) for r in rows])
+
+
+def label_condition(label: int | None, c_dim: int, source: str = "the checkpoint", name: str = "--label"):
+    """[1, c_dim] one-hot c of a class label (None for an unconditional model); ValueError when the label is
+    missing for a conditional model, given for an unconditional one, or outside [0, c_dim). `name`: how the caller
+    calls the label in messages (the `--label` flag, the server's `label` field)."""
+    if c_dim == 0:
+        if label is not None:
+            raise ValueError(f"{name} {label}: {source} is unconditional (c_dim=0); drop {name}")
+        return None
+    if label is None:
+        raise ValueError(f"{source} is class-conditional (c_dim={c_dim}): pass {name} N with N in [0, {c_dim})")
+    return one_hot([label], c_dim)
+
+
 @dataclasses.dataclass
 class Inpainter:
     """A loaded generator (config + Flax variables) callable on batches of images and masks."""
@@ -186,6 +243,7 @@ class Inpainter:
         *,
         c=None,
         seed: int = 0,
+        seeds=None,
         truncation_psi: float = 1.0,
         noise_mode: str = "const",
         smm_maps=None,
@@ -193,7 +251,9 @@ class Inpainter:
     ):
         """Inpaint a batch. z: [B, z_dim] or None (drawn from `seed`). c: [B, c_dim] class conditioning
         (one-hot, see `one_hot`), required when cfg.c_dim > 0, None otherwise. smm_maps: None (random, from
-        `seed`), 'ones', or (stage-1 [B, L_mid, dim], stage-2 [B,16,16,C]) {0,1} maps.
+        `seed`), 'ones', or (stage-1 [B, L_mid, dim], stage-2 [B,16,16,C]) {0,1} maps. seeds: B ints instead
+        of `seed`, one per sample (pluralistic variants): sample i (its z when z is None, style maps, noise) is what
+        a batch-1 call with seed=seeds[i] draws, whatever else is in the batch; smm_maps must then be None or 'ones'.
         Returns (final, stage1) as numpy float32 [B,R,R,3] in roughly [-1, 1]."""
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
@@ -205,6 +265,8 @@ class Inpainter:
                 f"noise_mode='const' needs {self.cfg.resolution}x{self.cfg.resolution} images (the "
                 f"noise_const buffers have the trained size); got {h}x{w}: use 'random' or 'none'"
             )
+        if seeds is not None:
+            return self._per_sample(images, masks, z, c, seeds, float(truncation_psi), noise_mode, smm_maps)
         key = jax.random.key(seed)
         if z is None:
             z = jax.random.normal(jax.random.fold_in(key, 1), (b, self.cfg.z_dim))
@@ -231,6 +293,30 @@ class Inpainter:
             truncation_psi=float(truncation_psi),
             noise_mode=noise_mode,
             smm_mode=smm_mode,
+        )
+        return np.asarray(final), np.asarray(stage1)
+
+    def _per_sample(self, images, masks, z, c, seeds, truncation_psi: float, noise_mode: str, smm_maps):
+        b = images.shape[0]
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != b:
+            raise ValueError(f"seeds must hold one int per sample ({b}), got {len(seeds)}")
+        if smm_maps is not None and not (isinstance(smm_maps, str) and smm_maps == "ones"):
+            raise ValueError("with per-sample seeds, smm_maps must be None (random, from each seed) or 'ones'")
+        if z is None:
+            z = seed_latents(seeds, self.cfg.z_dim)
+        keys = jnp.stack([jax.random.key(s) for s in seeds])
+        final, stage1 = generate_per_sample(
+            self.variables,
+            images,
+            masks,
+            jnp.asarray(z, jnp.float32),
+            keys,
+            None if c is None else jnp.asarray(c),
+            cfg=self.cfg,
+            truncation_psi=truncation_psi,
+            noise_mode=noise_mode,
+            smm_mode="random" if smm_maps is None else "ones",
         )
         return np.asarray(final), np.asarray(stage1)
 

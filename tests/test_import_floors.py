@@ -30,8 +30,10 @@ FLOORS = {
     "mat_jax.data": 3,
     "mat_jax.config": 3,  # configs/*.py loading (training / commands configuration)
     "mat_jax.inference": 3,
+    "mat_jax.fit": 3,  # any-size images through the fixed-grid model (pad, batched variants, paste back)
     "mat_jax.eval": 3,  # offline metrics (numpy / scipy / sklearn) and the Inception FID network
     "mat_jax.api": 4,
+    "mat_jax.serve": 4,  # the web page's API and HTTP server (stdlib http.server), no argparse
     "mat_jax.commands": 5,
     "mat_jax.cli": 5,
     "mat_jax.__main__": 5,  # entry points (`python -m mat_jax`, `python -m mat_jax.train`) sit with the CLI

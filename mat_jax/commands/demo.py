@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
     from mat_jax import inference, viz
     from mat_jax.api import load_inpainter
-    from mat_jax.commands.inpaint import label_condition
     from mat_jax.config import load_config, model_config
     from mat_jax.data.demo_data import demo_images
     from mat_jax.data.masks_extra import BOX_KIND, make_mask
+    from mat_jax.inference import label_condition
     from mat_jax.models import Generator, MATConfig
 
     if args.checkpoint is not None:

@@ -6,7 +6,8 @@ are reflect-padded (image and mask alike, so hidden pixels never leak in as cont
 grid (R x R, or multiples of R per side for larger images, as the official code runs them),
 inpainted and cropped back; --resize resizes to R x R instead. Known pixels of the output are
 the input pixels, bit for bit. With K > 1 samples, each sample gets its own z and style-manipulation
-maps (pluralistic inpainting). A class-conditional checkpoint (c_dim > 0) needs --label N: every image is
+maps (pluralistic inpainting), sample s from seed + s alone, all K in one batched forward (mat_jax.fit, the path
+`mat-jax serve` uses too). A class-conditional checkpoint (c_dim > 0) needs --label N: every image is
 inpainted as class N (one-hot c); an unconditional checkpoint refuses --label.
 """
 
@@ -92,42 +93,6 @@ def _load_rgb(path: pathlib.Path):
         raise ValueError(f"cannot read image {path}: {e}") from None
 
 
-def fit_to_model(image, mask, r: int, resize: bool):
-    """Reflect-pad an image [H,W,3] uint8 and its mask [H,W,1] up to multiples of r per side (or resize
-    both to r x r); returns (image, mask, restore) where restore maps an output back to H x W."""
-    import numpy as np
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    if resize:
-        img = np.asarray(Image.fromarray(image).resize((r, r), Image.BICUBIC))
-        m = np.asarray(Image.fromarray((mask[..., 0] * 255).astype(np.uint8)).resize((r, r), Image.NEAREST))
-        m = (m >= 128).astype(np.float32)[..., None]
-
-        def restore(out_u8):
-            return np.asarray(Image.fromarray(out_u8).resize((w, h), Image.BICUBIC))
-
-        return img, m, restore
-    pads = ((0, -h % r), (0, -w % r))
-    img = np.pad(image, pads + ((0, 0),), mode="reflect" if min(h, w) > 1 else "edge")
-    m = np.pad(mask, pads + ((0, 0),), mode="reflect" if min(h, w) > 1 else "edge")
-    return img, m, lambda out_u8: out_u8[:h, :w]
-
-
-def label_condition(label: int | None, c_dim: int, source: str = "the checkpoint"):
-    """[1, c_dim] one-hot c of `--label` (None for an unconditional model); ValueError when --label is missing for
-    a conditional model, given for an unconditional one, or outside [0, c_dim)."""
-    from mat_jax.inference import one_hot
-
-    if c_dim == 0:
-        if label is not None:
-            raise ValueError(f"--label {label}: {source} is unconditional (c_dim=0); drop --label")
-        return None
-    if label is None:
-        raise ValueError(f"{source} is class-conditional (c_dim={c_dim}): pass --label N with N in [0, {c_dim})")
-    return one_hot([label], c_dim)
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
@@ -135,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     from mat_jax import viz
     from mat_jax.api import load_inpainter
     from mat_jax.data.mask_io import load_mask
+    from mat_jax.fit import inpaint_variants
+    from mat_jax.inference import label_condition
 
     images = _list(pathlib.Path(args.image), "image")
     masks = _list(pathlib.Path(args.mask), "mask")
@@ -168,35 +135,27 @@ def run(args: argparse.Namespace) -> int:
             expected_size=image.shape[:2],
             warn_nonbinary=True,
         )  # [H, W, 1], 1 = known
-        img_r, mask_r, restore = fit_to_model(image, mask, r, args.resize)
-        x = np.repeat((img_r.astype(np.float32) / 127.5 - 1.0)[None], k, axis=0)  # [K, H', W', 3]
-        m = np.repeat(mask_r[None], k, axis=0)  # [K, H', W', 1], 1 = known
-        noise_mode = args.noise_mode
-        if noise_mode == "const" and x.shape[1:3] != (r, r):
+        fills = inpaint_variants(
+            inpainter,
+            image,
+            mask,
+            [args.seed + s for s in range(k)],
+            c_1xC=c,
+            truncation_psi=args.truncation_psi,
+            noise_mode=args.noise_mode,
+            resize=args.resize,
+        )  # one batched forward for the K samples; sample s is seed + s alone, whatever K
+        if fills.noise_mode != args.noise_mode:
+            h, w = fills.grid_hw
             print(
-                f"mat-jax inpaint: {img_path.name} runs at {x.shape[2]}x{x.shape[1]}: const noise exists only "
+                f"mat-jax inpaint: {img_path.name} runs at {w}x{h}: const noise exists only "
                 f"at {r}x{r}, using random noise (as the official script)",
                 file=sys.stderr,
             )
-            noise_mode = "random"
-        finals = []
-        for s in range(k):  # one compiled batch-1 forward, reused for every sample and image
-            final, _ = inpainter(
-                x[s : s + 1],
-                m[s : s + 1],
-                c=c,
-                seed=args.seed + s,
-                truncation_psi=args.truncation_psi,
-                noise_mode=noise_mode,
-            )
-            finals.append(final[0])
-        outs = []
-        for s, f in enumerate(finals):
-            u8 = restore(viz.to_uint8(f))
-            u8 = np.where(mask >= 0.5, image, u8)  # known pixels: the input, exactly
+        outs = fills.images
+        for s, u8 in enumerate(outs):
             name = out if single_file else out / (f"{img_path.stem}.png" if k == 1 else f"{img_path.stem}_{s}.png")
             viz.save_png(name, u8)
-            outs.append(u8)
         if many or k > 1:
             image_pm1 = image.astype(np.float32) / 127.5 - 1.0  # viz draws [-1, 1] images
             shown = [image, viz.to_uint8(viz.masked_input(image_pm1, mask)), viz.to_uint8(viz.mask_rgb(mask)), *outs]

@@ -29,6 +29,7 @@ import numpy as np
 from mat_jax.convert.errors import ConversionError
 from mat_jax.models.config import MATConfig
 
+DEMO_WORKDIR = pathlib.Path("runs/demo")  # --workdir of the demo job (README's first command, configs/demo.py)
 MODEL_CONFIG_FILE = "model_config.json"
 TRAIN_CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
