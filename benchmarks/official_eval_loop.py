@@ -27,17 +27,22 @@ def _read(path: pathlib.Path) -> np.ndarray:
     return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
 
 
-def fid_ids_pass(results: pathlib.Path, gt: pathlib.Path, net) -> dict:
-    import scipy.linalg
-    from sklearn.svm import LinearSVC
-
+def feature_pass(results: pathlib.Path, gt: pathlib.Path, net) -> tuple[np.ndarray, np.ndarray]:
+    """(real, fake) [N, 2048] float64: the per-image part of cal_fid_pids_uids.py."""
     from mat_jax.eval.torch_reference import torchscript_features
 
     fake, real = [], []
     for p_fake, p_real in _pairs(results, gt):
         fake.append(torchscript_features(net, _read(p_fake)[None])[0])
         real.append(torchscript_features(net, _read(p_real)[None])[0])
-    fake_f, real_f = np.asarray(fake, np.float64), np.asarray(real, np.float64)
+    return np.asarray(real, np.float64), np.asarray(fake, np.float64)
+
+
+def set_statistics(real_f: np.ndarray, fake_f: np.ndarray) -> dict:
+    """FID and P-IDS / U-IDS of the features: the per-set part of cal_fid_pids_uids.py."""
+    import scipy.linalg
+    from sklearn.svm import LinearSVC
+
     mu1, mu2 = real_f.mean(0), fake_f.mean(0)
     s1 = (real_f - mu1).T @ (real_f - mu1) / len(real_f)
     s2 = (fake_f - mu2).T @ (fake_f - mu2) / len(fake_f)
