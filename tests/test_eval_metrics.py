@@ -314,3 +314,14 @@ def test_ids_note_and_pass_on_an_svm_that_did_not_converge(monkeypatch):
     with pytest.warns(sklearn.exceptions.ConvergenceWarning):
         p_ids, u_ids = discriminative_scores(real, fake)
     assert "1000-iteration limit" in p_ids.note and p_ids.value == pytest.approx(expected)
+
+
+def test_package_exports_resolve_to_their_modules():
+    import importlib
+
+    import mat_jax.eval as ev
+
+    for name, module in ev._EXPORTS.items():
+        assert getattr(ev, name) is getattr(importlib.import_module(f"mat_jax.eval.{module}"), name), name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        ev.nope  # noqa: B018
