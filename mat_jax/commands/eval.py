@@ -18,6 +18,9 @@ from mat_jax.commands import UsageError, metric_nets
 
 
 def register(subparsers) -> None:
+    from mat_jax.data.pipeline import DataConfig
+    from mat_jax.eval.protocol import EvalConfig
+
     p = subparsers.add_parser(
         "eval",
         help="inpaint a fixed set with a checkpoint and measure FID, P-IDS/U-IDS, KID, PSNR/SSIM/L1, LPIPS",
@@ -30,17 +33,24 @@ def register(subparsers) -> None:
     p.add_argument("--data", required=True, help="a folder of images, tfds:NAME[:SPLIT], array_record:PATH or demo")
     p.add_argument(
         "--masks",
-        default="kind:mat_large:0",
+        default=EvalConfig.masks,
         help="a folder of mask files (white = known, paired in sorted order) or kind:NAME[:SEED] (default "
-        "kind:mat_large:0)",
+        f"{EvalConfig.masks})",
     )
     p.add_argument(
-        "--hole-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"), help="generated masks' holes"
+        "--hole-range",
+        type=float,
+        nargs=2,
+        default=DataConfig.hole_range,
+        metavar=("LO", "HI"),
+        help="generated masks' holes",
     )
     p.add_argument("--num", type=int, default=0, help="images to evaluate (default 0: the whole set)")
     p.add_argument("--out", required=True, help="report JSON; report.md and *_best_worst.png go beside it")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latents and style-manipulation maps")
-    p.add_argument("--batch-size", type=int, default=8, help="images per forward (rounded up to the device count)")
+    p.add_argument("--seed", type=int, default=EvalConfig.seed, help="seed of the latents and style-manipulation maps")
+    p.add_argument(
+        "--batch-size", type=int, default=EvalConfig.batch_size, help="images per forward (rounded up to the devices)"
+    )
     p.add_argument("--labels", choices=("none", "dataset_json", "subfolders", "tfds"), default="none")
     p.add_argument("--bad-data", choices=("error", "skip"), default="error", help="as data.bad_data in training")
     p.add_argument("--metrics", default="", help="comma-separated subset (default: all whose weights are given)")
