@@ -239,9 +239,11 @@ def test_in_training_eval_equals_mat_jax_eval_on_the_checkpoint(tmp_path, capsys
     assert len(evals) == 1 and evals[0]["step"] == 2 and evals[0]["eval/psnr"] == logged["psnr"]
 
     out = tmp_path / "offline.json"
-    args = ["eval", "--checkpoint", str(wd), "--data", "demo", "--masks", "kind:mat_large:4", "--seed", "3"]
-    args += ["--hole-range", "0.2", "0.6", "--num", "5", "--out", str(out), "--no-progress", "--no-cache"]
-    assert cli.main(args) == 0
+    # masks, hole range and seed default to the run's own (its config.json), and the command says so
+    args = ["eval", "--checkpoint", str(wd), "--data", "demo", "--num", "5", "--out", str(out), "--no-progress"]
+    assert cli.main([*args, "--no-cache"]) == 0
+    err = capsys.readouterr().err
+    assert "from the run's config.json: --masks kind:mat_large:4, --hole-range [0.2, 0.6], --seed 3" in err, err[-600:]
     offline = json.loads(out.read_text())
     for key in ("psnr", "ssim", "l1"):
         assert offline[key] == logged[key], key

@@ -33,21 +33,27 @@ def register(subparsers) -> None:
     p.add_argument("--data", required=True, help="a folder of images, tfds:NAME[:SPLIT], array_record:PATH or demo")
     p.add_argument(
         "--masks",
-        default=EvalConfig.masks,
-        help="a folder of mask files (white = known, paired in sorted order) or kind:NAME[:SEED] (default "
-        f"{EvalConfig.masks})",
+        default=None,
+        help="a folder of mask files (white = known, paired in sorted order) or kind:NAME[:SEED] (default: a "
+        f"training run's eval.masks, else {EvalConfig.masks})",
     )
     p.add_argument(
         "--hole-range",
         type=float,
         nargs=2,
-        default=DataConfig.hole_range,
+        default=None,
         metavar=("LO", "HI"),
-        help="generated masks' holes",
+        help=f"generated masks' holes (default: a training run's data.hole_range, else {DataConfig.hole_range})",
     )
     p.add_argument("--num", type=int, default=0, help="images to evaluate (default 0: the whole set)")
     p.add_argument("--out", required=True, help="report JSON; report.md and *_best_worst.png go beside it")
-    p.add_argument("--seed", type=int, default=EvalConfig.seed, help="seed of the latents and style-manipulation maps")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help=f"seed of the latents and style-manipulation maps (default: a training run's eval.seed, else "
+        f"{EvalConfig.seed})",
+    )
     p.add_argument(
         "--batch-size", type=int, default=EvalConfig.batch_size, help="images per forward (rounded up to the devices)"
     )
@@ -60,6 +66,33 @@ def register(subparsers) -> None:
     p.add_argument("--grid", type=int, default=4, help="best and worst examples in the PNG (default 4 each)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def _protocol_defaults(args: argparse.Namespace) -> None:
+    """Unset --masks / --hole-range / --seed: those of the training run being evaluated (its config.json), so
+    `mat-jax eval --checkpoint WORKDIR --data ...` measures what the run's own evaluation measured; else the
+    EvalConfig / DataConfig defaults. Says where each came from."""
+    from mat_jax.data.pipeline import DataConfig
+    from mat_jax.eval.protocol import EvalConfig
+    from mat_jax.train import run_dir
+
+    config = run_dir.training_config(args.checkpoint) if run_dir.is_run(args.checkpoint) else None
+    run_eval, run_data = (config or {}).get("eval") or {}, (config or {}).get("data") or {}
+    taken = []
+    for flag, attr, section, key, default in (
+        ("--masks", "masks", run_eval, "masks", EvalConfig.masks),
+        ("--hole-range", "hole_range", run_data, "hole_range", DataConfig.hole_range),
+        ("--seed", "seed", run_eval, "seed", EvalConfig.seed),
+    ):
+        if getattr(args, attr) is not None:
+            continue
+        if key in section:
+            setattr(args, attr, section[key])
+            taken.append(f"{flag} {section[key]}")
+        else:
+            setattr(args, attr, default)
+    if taken:
+        print(f"mat-jax eval: from the run's config.json: {', '.join(taken)}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.num < 0:
         raise UsageError(f"--num must be >= 0 (0 = the whole set), got {args.num}")
+    _protocol_defaults(args)
     masks = protocol.parse_masks(args.masks)
     fields = dict(hole_range=tuple(args.hole_range), bad_data=args.bad_data, labels=args.labels)
     data_cfg = protocol.parse_data(args.data, 512, **fields)

@@ -114,6 +114,21 @@ def locate(path: str | os.PathLike, step: int | None = None) -> RunStep:
     return RunStep(workdir, want, workdir / CHECKPOINTS / str(want))
 
 
+def training_config(path: str | os.PathLike) -> dict | None:
+    """The run's config.json as a dict (path: a workdir, its checkpoints/ or a step), or None when it has none."""
+    found = _workdir_of(pathlib.Path(path))
+    f = found[0] / TRAIN_CONFIG_FILE if found else None
+    if f is None or not f.is_file():
+        return None
+    try:
+        config = json.loads(f.read_text())
+    except ValueError as e:
+        raise RunCheckpointError(f"{f}: not readable JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise RunCheckpointError(f"{f}: expected a JSON object, found {type(config).__name__}")
+    return config
+
+
 def model_config(workdir: str | os.PathLike) -> MATConfig:
     """The run's architecture: model_config.json (written by the loop), else config.json's `model` section."""
     workdir = pathlib.Path(workdir)
