@@ -191,3 +191,19 @@ def test_label_of_a_class_conditional_checkpoint(pair):
         with pytest.raises(app.RequestError, match=words) as e:
             app.parse_request(body, c_dim=3, max_side=256)
         assert e.value.field == "label"
+
+
+def test_concurrent_requests_are_serialised_and_each_gets_its_own_answer(served, pair):
+    """Four clients at once (the ThreadingHTTPServer answers each in its own thread; model calls take one lock):
+    every response is the one that request gets alone, and a bad request among them is still its own 400."""
+    import concurrent.futures
+
+    url, _, _ = served
+    _, _, files = pair
+    bodies = [{**files, "k": 2, "seed": s} for s in (101, 202, 303)] + [{**files, "k": 99}]
+    with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda b: request(url + "api/inpaint", b), bodies))
+    for body, (status, out) in zip(bodies[:3], answers[:3], strict=True):
+        assert status == 200 and out["seeds"] == [body["seed"], body["seed"] + 1]
+        assert request(url + "api/inpaint", body)[1]["images"] == out["images"]
+    assert answers[3][0] == 400 and answers[3][1]["field"] == "k"
