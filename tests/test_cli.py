@@ -57,6 +57,8 @@ def test_every_subcommand_is_registered():
         "convert",
         "masks",
         "prepare-data",
+        "sweep",
+        "compare",
     ]
     assert sorted(choices) == sorted(expected)
 
