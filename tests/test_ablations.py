@@ -97,3 +97,29 @@ def test_impossible_combination_fails_before_compiling(overrides, fields, monkey
         loop.train(config, tmp_path / "run")
     for f in fields:
         assert f in str(e.value)
+
+
+def test_linear_patch_embedding_tokens_and_masks():
+    from mat_jax.models.first_stage import LinearPatchEmbed
+
+    x = jnp.arange(2 * 8 * 8 * 4, dtype=jnp.float32).reshape(2, 8, 8, 4) / 100
+    masks = jnp.ones((2, 8, 8, 1)).at[0, :4, :4].set(0.0).at[1, :3, :3].set(0.0)
+    module = LinearPatchEmbed(dim=5, patch=4)
+    variables = module.init(jax.random.key(0), x, masks)
+    tokens, m = module.apply(variables, x, masks)
+    assert tokens.shape == (2, 2, 2, 5) and variables["params"]["proj"]["weight"].shape == (64, 5)
+    np.testing.assert_array_equal(np.asarray(m[..., 0]), [[[0, 1], [1, 1]], [[1, 1], [1, 1]]])  # any known pixel
+    w = variables["params"]["proj"]["weight"] / np.sqrt(64)  # token (1, 0) of image 0 = its patch, flattened
+    np.testing.assert_allclose(
+        tokens[0, 1, 0], x[0, 4:8, 0:4].reshape(-1) @ w + variables["params"]["proj"]["bias"], rtol=1e-5
+    )
+
+
+def test_linear_patch_embedding_is_validated_and_refused_by_the_twin():
+    from mat_jax.models import MATConfig
+    from mat_jax.torch_twin.config import check_supported
+
+    with pytest.raises(ValueError, match=r"stage1_embed must be one of \('conv', 'linear_patch'\)"):
+        MATConfig(stage1_embed="patches")
+    with pytest.raises(ValueError, match=r"cannot build this configuration: stage1_embed='linear_patch'"):
+        check_supported(MATConfig(stage1_embed="linear_patch"))
