@@ -95,10 +95,11 @@ def save_png(path: str | pathlib.Path, array: np.ndarray) -> pathlib.Path:
 PALETTE = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207))
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    if hi <= lo:
-        return [lo]
-    return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+def _ticks(lo: float, hi: float, n: int = 5) -> list[tuple[float, str]]:
+    """n evenly spaced (value, label) pairs, labels with enough decimals to tell neighbours apart."""
+    step = (hi - lo) / (n - 1)
+    decimals = max(0, 1 - int(np.floor(np.log10(step)))) if step > 0 else 2
+    return [(lo + step * i, f"{lo + step * i:.{min(decimals, 8)}f}") for i in range(n)]
 
 
 def line_plot(
@@ -129,14 +130,14 @@ def line_plot(
         return u, top + (y1 - y) / (y1 - y0) * (height - top - bottom)
 
     draw.rectangle([left, top, width - right, height - bottom], outline=(0, 0, 0))
-    for t in _ticks(x0, x1):
+    for t, label in _ticks(x0, x1):
         x, _ = px(t, y0)
         draw.line([(x, height - bottom), (x, height - bottom + 4)], fill=(0, 0, 0))
-        draw.text((x - 12, height - bottom + 6), f"{t:.3g}", fill=(0, 0, 0))
-    for t in _ticks(y0, y1):
+        draw.text((x - 3 * len(label), height - bottom + 6), label, fill=(0, 0, 0))
+    for t, label in _ticks(y0, y1):
         _, y = px(x0, t)
         draw.line([(left - 4, y), (left, y)], fill=(0, 0, 0))
-        draw.text((4, y - 6), f"{t:.4g}"[:9], fill=(0, 0, 0))
+        draw.text((2, y - 6), label[:10], fill=(0, 0, 0))
     draw.text((left, 6), title, fill=(0, 0, 0))
     draw.text(((width - 6 * len(xlabel)) // 2, height - 16), xlabel, fill=(0, 0, 0))
     for i, (name, (xv, yv)) in enumerate(series.items()):

@@ -179,8 +179,9 @@ def markdown(summary: dict, plots: list[pathlib.Path], strip: pathlib.Path | Non
         "",
         f"Baseline: `{summary['baseline']}`. Metrics are each run's final evaluation report, mean ± sample std "
         "(ddof 1) over the variant's seeds (no std with one seed); Δ = variant mean − baseline mean. Step time: "
-        "median `perf/step_time_s` of metrics.jsonl without the first logged interval (compile), averaged over "
-        "seeds; peak memory: n/a unless the runs log `perf/peak_memory*`. G params from the run's model_config.json.",
+        "median `perf/step_time_last_s` of metrics.jsonl (the iteration alone) without the first logged interval "
+        "(compile), averaged over seeds; peak memory: n/a unless the runs log `perf/peak_memory*`. G params from "
+        "the run's model_config.json.",
         "",
     ]
     if note:

@@ -123,9 +123,11 @@ def check_protocols(runs: list[Run]) -> dict | None:
 
 
 def step_time(run: Run) -> float | None:
-    """Median seconds per iteration (`perf/step_time_s` of metrics.jsonl), leaving out the first logged interval,
-    which holds the compile (unless it is the only one)."""
-    values = [r["perf/step_time_s"] for r in run.metrics if isinstance(r.get("perf/step_time_s"), (int, float))]
+    """Median seconds per iteration: `perf/step_time_last_s` of metrics.jsonl (the iteration itself, from fetching
+    the batch to its metrics on the host, averaged over a logged interval; evaluation, grids and checkpoints are
+    not in it), leaving out the first logged interval, which holds the compile (unless it is the only one)."""
+    key = "perf/step_time_last_s"
+    values = [r[key] for r in run.metrics if isinstance(r.get(key), (int, float))]
     values = values[1:] if len(values) > 1 else values
     return float(np.median(values)) if values else None
 
