@@ -16,7 +16,7 @@ import pathlib
 import numpy as np
 
 from mat_jax import viz
-from mat_jax.config import differences
+from mat_jax.config import differences, flatten
 from mat_jax.eval.report import MEANING, METRICS
 from mat_jax.study import runs as runs_mod
 from mat_jax.study.runs import Run
@@ -69,7 +69,9 @@ def summarize(runs: list[Run], baseline: str | None = None) -> dict:
             values = [r.final_report[m] for r in members if r.final_report and r.final_report.get(m) is not None]
             if values:
                 stats[m] = _stats(values)
-        diff = differences(members[0].config, base_cfg, ignore=("seed",))
+        # keys only one config has (written by another version of mat-jax) are not differences of the runs
+        one_sided = tuple(set(flatten(members[0].config)) ^ set(flatten(base_cfg)))
+        diff = differences(members[0].config, base_cfg, ignore=("seed", *one_sided))
         times = [t for t in map(runs_mod.step_time, members) if t is not None]
         mems = [v for v in map(runs_mod.peak_memory, members) if v is not None]
         variants.append(
