@@ -29,10 +29,12 @@ SUBCOMMANDS = (
     "convert",
     "masks",
     "prepare_data",
+    "sweep",
+    "compare",
 )
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
 # Commands whose real command-line runs re-execute once with huge-page malloc (mat_jax.runtime: long jobs on CPU).
-LONG_RUNNING = ("train",)
+LONG_RUNNING = ("train", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -176,3 +176,38 @@ def load_config(path: str | pathlib.Path, overrides: list[str] | tuple[str, ...]
 def model_config(config: ml_collections.ConfigDict) -> MATConfig:
     """The static architecture (frozen dataclass) from a config's `model` section."""
     return MATConfig.from_dict(config.model.to_dict())
+
+
+def as_plain(config: ml_collections.ConfigDict) -> dict:
+    """A config as the plain dict its `config.json` holds (tuples as lists): what runs are compared by."""
+    import json
+
+    return json.loads(config.to_json_best_effort(sort_keys=True))
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{"section.key": value} of a plain (nested) config dict, leaves only."""
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def differences(config: dict, base: dict, ignore: tuple[str, ...] = ()) -> dict[str, tuple[Any, Any]]:
+    """{key: (base value, config value)} of the leaves where two plain config dicts differ (a key only one of them
+    has reads as None in the other), keys in `ignore` left out."""
+    a, b = flatten(base), flatten(config)
+    keys = sorted((set(a) | set(b)) - set(ignore))
+    return {k: (a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)}
+
+
+def override_of(key: str, value: Any) -> str:
+    """The `key=value` override that sets `key` to a value read from a plain config dict (lists back to tuples; a
+    string that `parse_value` keeps as a string is written bare)."""
+    if isinstance(value, str) and parse_value(value) == value:
+        return f"{key}={value}"
+    return f"{key}={tuple(value) if isinstance(value, list) else value!r}"

@@ -90,3 +90,64 @@ def save_png(path: str | pathlib.Path, array: np.ndarray) -> pathlib.Path:
     Image.fromarray(array).save(tmp, format="PNG")
     tmp.replace(path)
     return path
+
+
+PALETTE = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207))
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[tuple[float, str]]:
+    """n evenly spaced (value, label) pairs, labels with enough decimals to tell neighbours apart."""
+    step = (hi - lo) / (n - 1)
+    decimals = max(0, 1 - int(np.floor(np.log10(step)))) if step > 0 else 2
+    return [(lo + step * i, f"{lo + step * i:.{min(decimals, 8)}f}") for i in range(n)]
+
+
+def line_plot(
+    series: dict[str, tuple[list[float], list[float]]],
+    title: str,
+    xlabel: str,
+    size: tuple[int, int] = (640, 400),
+) -> np.ndarray:
+    """Lines (one per name, x and y lists; a single point is drawn as a dot) on labelled axes with a legend ->
+    uint8 [height, width, 3] picture of `size` (width, height). Drawn with PIL: the package has no plotting
+    dependency."""
+    width, height = size
+    left, right, top, bottom = 64, 16, 24, 40
+    pil = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(pil)
+    xs = [float(x) for xv, _ in series.values() for x in xv]
+    ys = [float(y) for _, yv in series.values() for y in yv if np.isfinite(y)]
+    x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    y0, y1 = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    if x1 == x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if y1 == y0:
+        pad = abs(y0) * 0.05 or 0.5
+        y0, y1 = y0 - pad, y1 + pad
+
+    def px(x, y):
+        u = left + (x - x0) / (x1 - x0) * (width - left - right)
+        return u, top + (y1 - y) / (y1 - y0) * (height - top - bottom)
+
+    draw.rectangle([left, top, width - right, height - bottom], outline=(0, 0, 0))
+    for t, label in _ticks(x0, x1):
+        x, _ = px(t, y0)
+        draw.line([(x, height - bottom), (x, height - bottom + 4)], fill=(0, 0, 0))
+        draw.text((x - 3 * len(label), height - bottom + 6), label, fill=(0, 0, 0))
+    for t, label in _ticks(y0, y1):
+        _, y = px(x0, t)
+        draw.line([(left - 4, y), (left, y)], fill=(0, 0, 0))
+        draw.text((2, y - 6), label[:10], fill=(0, 0, 0))
+    draw.text((left, 6), title, fill=(0, 0, 0))
+    draw.text(((width - 6 * len(xlabel)) // 2, height - 16), xlabel, fill=(0, 0, 0))
+    for i, (name, (xv, yv)) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        pts = [px(float(x), float(y)) for x, y in zip(xv, yv, strict=True) if np.isfinite(y)]
+        if len(pts) > 1:
+            draw.line(pts, fill=color, width=2)
+        for x, y in pts:
+            draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=color)
+        ly = top + 6 + 14 * i
+        draw.line([(width - right - 130, ly + 6), (width - right - 112, ly + 6)], fill=color, width=3)
+        draw.text((width - right - 108, ly), name[:18], fill=(0, 0, 0))
+    return np.asarray(pil)

@@ -47,7 +47,7 @@ def test_every_subcommand_is_registered():
     parser = cli.build_parser()
     choices = next(a for a in parser._actions if a.dest == "command").choices
     expected = ["train", "info", "demo", "inpaint", "serve", "eval", "eval-weights", "eval-folders", "convert"]
-    expected += ["masks", "prepare-data"]
+    expected += ["masks", "prepare-data", "sweep", "compare"]
     assert sorted(choices) == sorted(expected)
 
 

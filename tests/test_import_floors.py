@@ -34,6 +34,7 @@ FLOORS = {
     "mat_jax.eval": 3,  # offline metrics (numpy / scipy / sklearn) and the Inception FID network
     "mat_jax.api": 4,
     "mat_jax.serve": 4,  # the web page's API and HTTP server (stdlib http.server), no argparse
+    "mat_jax.study": 4,  # ablation sweeps and their comparison (the sample strip loads generators via api)
     "mat_jax.commands": 5,
     "mat_jax.cli": 5,
     "mat_jax.__main__": 5,  # entry points (`python -m mat_jax`, `python -m mat_jax.train`) sit with the CLI

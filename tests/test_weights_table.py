@@ -54,6 +54,7 @@ CONFIGS = {
     "G-full": ("G", lambda: _tiny().replace(attention="full")),
     "G-prenorm": ("G", lambda: _tiny().replace(block="prenorm_residual", attention="window", mask_update="none")),
     "G-unshifted": ("G", lambda: _tiny().replace(shifted_windows=False)),
+    "G-linear-patch": ("G", lambda: _tiny().replace(stage1_embed="linear_patch")),
     "G-small": ("G", lambda: MATConfig(**_SMALL, stage1_mlp_ratio=1.5, stage1_masked_layers=1, img_channels=1)),
     "D-mbstd2": ("D", lambda: MATConfig(**_SMALL, mbstd_num_channels=2, img_channels=1)),
     "D-mbstd0": ("D", lambda: _tiny().replace(mbstd_num_channels=0)),

@@ -17,6 +17,7 @@ from mat_jax.models import constants
 ATTENTION_KINDS = ("mca", "window", "full")
 MASK_UPDATES = ("window_or", "none")
 BLOCK_KINDS = ("adjusted", "prenorm_residual")
+STAGE1_EMBEDS = ("conv", "linear_patch")
 EXECUTION_FIELDS = ("conv",)  # fields that choose how the networks run, not what they compute
 
 
@@ -38,6 +39,10 @@ class MATConfig:
     stage1_dim: int = 180  # Token width.
     stage1_heads: int = 6  # Attention heads (head_dim = dim / heads).
     stage1_token_res: int = 64  # Token map side after the conv head (n_down = log2(res / token_res)).
+    # 'conv': the official partial-conv head (n_down stride-2 convs; their features are the decoder's skips) |
+    # 'linear_patch': ViT-style linear embedding of non-overlapping (res / token_res)^2 patches (no conv features, so
+    # the stage-1 decoder gets no encoder skips; a token is valid when any pixel of its patch is known).
+    stage1_embed: str = "conv"
     stage1_depths: tuple[int, ...] = (2, 3, 4, 3, 2)  # Blocks in tran.0..tran.4.
     stage1_window_sizes: tuple[int, ...] = (8, 16, 16, 16, 8)  # Window side in tran.0..tran.4.
     stage1_mlp_ratio: float = 2.0  # MLP hidden = dim * ratio.
@@ -146,6 +151,8 @@ def validate(cfg: MATConfig) -> None:
         raise ValueError(f"mask_update must be one of {MASK_UPDATES}, got {cfg.mask_update!r}")
     if cfg.conv not in CONV_ALGORITHMS:
         raise ValueError(f"conv must be one of {CONV_ALGORITHMS}, got {cfg.conv!r}")
+    if cfg.stage1_embed not in STAGE1_EMBEDS:
+        raise ValueError(f"stage1_embed must be one of {STAGE1_EMBEDS}, got {cfg.stage1_embed!r}")
     if cfg.block not in BLOCK_KINDS:
         raise ValueError(f"block must be one of {BLOCK_KINDS}, got {cfg.block!r}")
     if cfg.channel_base // r < 1:

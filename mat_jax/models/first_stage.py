@@ -25,12 +25,29 @@ class DecStyleBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x_BxhxwxC, img_Bxhxwx3, style_BxS, skip_BxHxWxC):
-        """H = 2h -> (x [B, H, W, dim], img [B, H, W, 3])."""
+        """H = 2h -> (x [B, H, W, dim], img [B, H, W, 3]); skip None: no encoder skip (linear patch embedding)."""
         x = StyleConv(self.dim, 3, up=2, use_noise=False, name="conv0")(x_BxhxwxC, style_BxS)
-        x = x + skip_BxHxWxC
+        if skip_BxHxWxC is not None:
+            x = x + skip_BxHxWxC
         x = StyleConv(self.dim, 3, use_noise=False, name="conv1")(x, style_BxS)
         img = ToRGB(self.img_channels, name="toRGB")(x, style_BxS, img_Bxhxwx3)
         return x, img
+
+
+class LinearPatchEmbed(nn.Module):
+    """ViT-style head (the `stage1_embed='linear_patch'` ablation): non-overlapping patch x patch blocks of the input
+    -> one linear map each. The token mask is 1 where any pixel of the patch is known (as a partial conv's)."""
+
+    dim: int
+    patch: int
+
+    @nn.compact
+    def __call__(self, x_BxRxRxC, masks_BxRxRx1):  # -> (tokens [B, T, T, dim], mask [B, T, T, 1]), T = R / patch
+        b, r, _, c = x_BxRxRxC.shape
+        p, t = self.patch, r // self.patch
+        patches = x_BxRxRxC.reshape(b, t, p, t, p, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, t, t, p * p * c)
+        mask = jnp.max(masks_BxRxRx1.reshape(b, t, p, t, p, 1), axis=(2, 4))
+        return EqDense(self.dim, name="proj")(patches), mask
 
 
 class FirstStage(nn.Module):
@@ -48,15 +65,20 @@ class FirstStage(nn.Module):
         dim = cfg.stage1_dim
         aux = {}
         x = jnp.concatenate([masks - 0.5, images * masks], axis=-1)  # [B,R,R,4], mask channel first
-        x, m = PartialConv2d(dim, 3, "lrelu", name="conv_first")(x, masks)
-        aux["conv_first_x"], aux["conv_first_mask"] = x, m
-        skips = [x]
         n_down = cfg.stage1_n_down
-        for i in range(n_down):
-            x, m = PartialConv2d(dim, 3, "lrelu", down=2, name=f"enc_conv_{i}")(x, m)
-            aux[f"enc_conv{i}_x"], aux[f"enc_conv{i}_mask"] = x, m
-            if i != n_down - 1:
-                skips.append(x)
+        if cfg.stage1_embed == "linear_patch":
+            x, m = LinearPatchEmbed(dim, 2**n_down, name="patch_embed")(x, masks)
+            aux["patch_embed_x"], aux["patch_embed_mask"] = x, m
+            skips = [None] * n_down  # no conv features at the image resolutions
+        else:
+            x, m = PartialConv2d(dim, 3, "lrelu", name="conv_first")(x, masks)
+            aux["conv_first_x"], aux["conv_first_mask"] = x, m
+            skips = [x]
+            for i in range(n_down):
+                x, m = PartialConv2d(dim, 3, "lrelu", down=2, name=f"enc_conv_{i}")(x, m)
+                aux[f"enc_conv{i}_x"], aux[f"enc_conv{i}_mask"] = x, m
+                if i != n_down - 1:
+                    skips.append(x)
         b, th, tw = x.shape[0], x.shape[1], x.shape[2]  # token map (64x64 at the trained size)
         x = x.reshape(b, th * tw, dim)  # [B, L, C]
         m = m.reshape(b, th * tw, 1)

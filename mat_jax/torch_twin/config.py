@@ -16,7 +16,12 @@ import functools
 from typing import Callable
 
 # field -> the values the twin implements (the official one first)
-SUPPORTED = {"attention": ("mca", "window", "full"), "mask_update": ("window_or", "none"), "block": ("adjusted",)}
+SUPPORTED = {
+    "attention": ("mca", "window", "full"),
+    "mask_update": ("window_or", "none"),
+    "block": ("adjusted",),
+    "stage1_embed": ("conv",),
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,7 @@ import numpy as np
 from mat_jax import viz
 from mat_jax.config import model_config
 from mat_jax.data import pipeline
+from mat_jax.models.config import MATConfig
 from mat_jax.train import evaluation, finetune, logs, programs, run_dir, sharding, steps
 from mat_jax.train.checkpoint import Checkpointer
 from mat_jax.train.steps import recipe_from_config  # noqa: F401  (loop.recipe_from_config: the loop's entry)
@@ -54,6 +55,25 @@ def resolve_model_config(config, data_cfg: pipeline.DataConfig):
             "set model.c_dim=0 (taken from the data) or to the number of classes"
         )
     return cfg
+
+
+def check_config(config) -> tuple[pipeline.DataConfig, MATConfig]:
+    """(data config, resolved model config) of a training config, after every check that needs no device, no
+    compile and no training data read: the architecture (MATConfig), the data and eval sections, resolutions, the
+    perceptual loss's weights. ValueError naming the fields; `train` and `mat-jax sweep` (before any run) call it."""
+    data_cfg = pipeline.from_config(config.data)
+    model = resolve_model_config(config, data_cfg)
+    if data_cfg.resolution != model.resolution:
+        raise ValueError(f"data.resolution={data_cfg.resolution} != model.resolution={model.resolution}")
+    pcp = float(config.loss.pcp_ratio)
+    if pcp > 0 and not config.loss.vgg_weights:
+        raise ValueError(
+            f"loss.pcp_ratio={pcp} needs VGG19 weights: pass --config.loss.vgg_weights=PATH to a "
+            "torchvision vgg19 state_dict (.pth or .safetensors; nothing is downloaded), or set "
+            "--config.loss.pcp_ratio=0"
+        )
+    evaluation.eval_config(config)
+    return data_cfg, model
 
 
 def total_steps(config) -> int:
@@ -128,19 +148,11 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
             raise ValueError("mesh.num_devices must be 0 (all devices) in a multi-process run")
         devices = jax.devices()[: int(config.mesh.num_devices)]
     mesh = sharding.make_mesh(config.mesh.fsdp, devices)
-    data_cfg = pipeline.from_config(config.data)
-    recipe = recipe_from_config(config, mesh, resolve_model_config(config, data_cfg))
+    data_cfg, model = check_config(config)
+    recipe = recipe_from_config(config, mesh, model)
     sharding.check_global_batch(recipe.global_batch, mesh, jax.process_count())
-    if data_cfg.resolution != recipe.model.resolution:
-        raise ValueError(f"data.resolution={data_cfg.resolution} != model.resolution={recipe.model.resolution}")
     vgg_params = None
     if recipe.pcp_ratio > 0:
-        if not config.loss.vgg_weights:
-            raise ValueError(
-                f"loss.pcp_ratio={recipe.pcp_ratio} needs VGG19 weights: pass --config.loss.vgg_weights=PATH to a "
-                "torchvision vgg19 state_dict (.pth or .safetensors; nothing is downloaded), or set "
-                "--config.loss.pcp_ratio=0"
-            )
         from mat_jax.train.vgg import load_vgg19_params
 
         vgg_params = jax.device_put(load_vgg19_params(config.loss.vgg_weights), sharding.replicated(mesh))

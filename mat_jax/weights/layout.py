@@ -190,9 +190,12 @@ def _swin_block(b: _Builder, p: Path, cfg: MATConfig, token_size: int, window: i
 
 def _first_stage(b: _Builder, p: Path, cfg: MATConfig) -> None:
     d, img = cfg.stage1_dim, cfg.img_channels
-    b.conv(p + ("conv_first", "conv"), img + 1, d, 3)
-    for i in range(cfg.stage1_n_down):
-        b.conv(p + (f"enc_conv_{i}", "conv"), d, d, 3)
+    if cfg.stage1_embed == "linear_patch":  # not an official module: named after its Flax path
+        b.fc(p + ("patch_embed", "proj"), (img + 1) * 4**cfg.stage1_n_down, d)
+    else:
+        b.conv(p + ("conv_first", "conv"), img + 1, d, 3)
+        for i in range(cfg.stage1_n_down):
+            b.conv(p + (f"enc_conv_{i}", "conv"), d, d, 3)
     for t, (depth, window, size) in enumerate(
         zip(cfg.stage1_depths, cfg.stage1_window_sizes, cfg.stage1_token_sizes, strict=True)
     ):
