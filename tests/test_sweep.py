@@ -169,10 +169,15 @@ def test_dry_run_prints_each_launchers_commands(tmp_path, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert "b__seed0: finished (step 2)" in printed and printed[-1].startswith("sbatch --array=0,1,3 ")
 
-    for launcher in ("tpu", "gke"):
-        assert cli.main(["sweep", str(spec), "--out", str(out), "--launcher", launcher]) == 0
-        tpu = [line for line in capsys.readouterr().out.splitlines() if "tpu_pod.sh" in line]
-        assert [shlex.split(line)[3:] for line in tpu] == [points[i].train_args() for i in (0, 1, 3)]
+    assert cli.main(["sweep", str(spec), "--out", str(out), "--launcher", "tpu"]) == 0
+    tpu = [line for line in capsys.readouterr().out.splitlines() if "tpu_pod.sh" in line]
+    assert [shlex.split(line)[3:] for line in tpu] == [points[i].train_args() for i in (0, 1, 3)]
+    assert cli.main(["sweep", str(spec), "--out", str(out), "--launcher", "gke"]) == 0
+    gke = [shlex.split(line) for line in capsys.readouterr().out.splitlines() if "gke/submit.sh" in line]
+    assert [g[5:] for g in gke] == [points[i].train_args() for i in (0, 1, 3)]
+    names = [g[0] for g in gke]
+    assert names == [f"JOB_NAME=mat-jax-{points[i].name.replace('_', '-')}" for i in (0, 1, 3)]
+    assert all(g[3:5] == ["launch/gke/submit.sh", "${GKE_KIND:-gpu}"] for g in gke)
 
 
 def test_slurm_array_task_runs_its_line_of_points_txt(tmp_path):

@@ -232,9 +232,25 @@ def commands(points: list[Point], launcher: str, out: str | os.PathLike, todo: l
         array = f"0-{len(points) - 1}" if todo == list(range(len(points))) else ",".join(map(str, todo))
         points_txt = shlex.quote((pathlib.Path(out) / "points.txt").as_posix())
         return [f"sbatch --array={array} launch/slurm.sbatch --points {points_txt}"]
-    if launcher in ("tpu", "gke"):  # no GKE manifest in launch/: a GKE job runs the same pod command
+    if launcher == "tpu":
         return [f"TPU_NAME=$TPU_NAME ZONE=$ZONE launch/tpu_pod.sh {shlex.join(points[i].train_args())}" for i in todo]
+    if launcher == "gke":  # one JobSet per point (launch/gke/), named after the point; KIND gpu|tpu from $GKE_KIND
+        return [
+            f"JOB_NAME={_k8s_name(points[i].name)} IMAGE=$IMAGE BUCKET=$BUCKET launch/gke/submit.sh "
+            f"${{GKE_KIND:-gpu}} {shlex.join(points[i].train_args())}"
+            for i in todo
+        ]
     raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
+
+
+def _k8s_name(name: str) -> str:
+    """A Kubernetes object name for a point (lowercase alphanumerics and '-', at most 40 characters + a hash)."""
+    import hashlib
+
+    clean = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+    if len(clean) <= 48:
+        return f"mat-jax-{clean}"
+    return f"mat-jax-{clean[:40].rstrip('-')}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
 
 
 def _train_flags(p: Point) -> list[str]:
