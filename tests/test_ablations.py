@@ -45,8 +45,41 @@ def test_there_are_variants_and_each_documents_itself():
         assert len(text.splitlines()) < 40, f"{path.name} is more than a few lines over the base"
 
 
+def _micro_inputs(cfg):
+    r = cfg.resolution
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.uniform(-1, 1, (1, r, r, 3)), jnp.float32)
+    masks = jnp.ones((1, r, r, 1)).at[:, 8:24, 8:24].set(0.0)
+    return images, masks, jnp.asarray(rng.standard_normal((1, cfg.z_dim)), jnp.float32)
+
+
 @pytest.mark.parametrize("path", VARIANTS, ids=lambda p: p.stem)
 def test_variant_changes_one_design_choice_and_builds_at_micro_size(path):
+    """Every variant's generator traces at micro size (jax.eval_shape: the whole network is built, nothing compiles;
+    the compiled forward of every variant is the slow test below, two variants train a step in the next test)."""
+    cfg = _checked_variant(path)
+    if cfg is None:
+        return
+    final, stage1 = jax.eval_shape(_forward(cfg), *_micro_inputs(cfg))
+    assert final.shape == stage1.shape == (1, cfg.resolution, cfg.resolution, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", VARIANTS, ids=lambda p: p.stem)
+def test_variant_forward_runs_at_micro_size(path):
+    cfg = _checked_variant(path)
+    if cfg is None:
+        return
+    images, masks, z = _micro_inputs(cfg)
+    final, stage1 = _forward(cfg)(images, masks, z)
+    assert final.shape == stage1.shape == (1, cfg.resolution, cfg.resolution, 3)
+    assert bool(jnp.all(jnp.isfinite(final)))
+    np.testing.assert_array_equal(np.asarray(final)[:, :8], np.asarray(images)[:, :8])  # known pixels kept
+
+
+def _checked_variant(path):
+    """The micro model config of a variant after checking it is one design choice over the base recipe; None for a
+    loss / data variant (its generator is the micro one)."""
     overrides = _variant_overrides(path)
     assert 1 <= len(overrides) <= 2, overrides  # a variant is one design choice over the base recipe
     config = micro_config(*overrides)
@@ -57,16 +90,7 @@ def test_variant_changes_one_design_choice_and_builds_at_micro_size(path):
         assert override_of(key, list(got) if isinstance(got, tuple) else got) == item
     data_cfg, cfg = loop.check_config(config)
     assert cfg == model_config(config) and data_cfg.resolution == 32
-    if not any(o.startswith("model.") for o in overrides):
-        return  # a loss / data variant: the generator is the micro one (built by the other cases)
-    r = cfg.resolution
-    rng = np.random.default_rng(0)
-    images = jnp.asarray(rng.uniform(-1, 1, (1, r, r, 3)), jnp.float32)
-    masks = jnp.ones((1, r, r, 1)).at[:, 8:24, 8:24].set(0.0)
-    final, stage1 = _forward(cfg)(images, masks, jnp.asarray(rng.standard_normal((1, cfg.z_dim)), jnp.float32))
-    assert final.shape == stage1.shape == (1, r, r, 3)
-    assert bool(jnp.all(jnp.isfinite(final)))
-    np.testing.assert_array_equal(np.asarray(final)[:, :8], np.asarray(images)[:, :8])  # known pixels kept
+    return cfg if any(o.startswith("model.") for o in overrides) else None
 
 
 @pytest.mark.parametrize("name", ["block_prenorm", "no_style_manipulation"])
