@@ -93,7 +93,8 @@ def _checked_variant(path):
     return cfg if any(o.startswith("model.") for o in overrides) else None
 
 
-@pytest.mark.parametrize("name", ["block_prenorm", "no_style_manipulation"])
+# Each compiles a whole training step of its own model (minutes on 2 cores): one in the fast suite, one under -m slow.
+@pytest.mark.parametrize("name", ["block_prenorm", pytest.param("no_style_manipulation", marks=pytest.mark.slow)])
 def test_variant_trains_a_step_and_checkpoints(tmp_path, name):
     config = micro_config(*_variant_overrides(REPO / "configs" / "ablations" / f"{name}.py"), "train.total_steps=1")
     result = loop.train(config, tmp_path / name)

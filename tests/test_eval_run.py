@@ -129,6 +129,7 @@ def test_fills_equal_the_inference_api_and_metrics_equal_an_independent_computat
     assert res.scores["fid"].value is None and "not requested" in res.scores["fid"].note
 
 
+@pytest.mark.slow  # compiles the fill and Inception for 1 and 8 devices (~2 min on 2 cores); run before release
 def test_eight_devices_give_the_features_and_metrics_of_one(tiny_variables, inception):
     assert jax.device_count() == 8, "tests/conftest.py sets --xla_force_host_platform_device_count=8"
     """Same images per device (one), so each device runs what the single device runs: equal up to float rounding."""
