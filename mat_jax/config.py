@@ -160,17 +160,23 @@ def apply_overrides(
     return config
 
 
-def load_config(path: str | pathlib.Path, overrides: list[str] | tuple[str, ...] = ()) -> ml_collections.ConfigDict:
-    """A config file's `get_config()` with `section.key=value` overrides applied."""
+def call_file_function(path: str | pathlib.Path, function: str, what: str = "config file"):
+    """Import a Python file (a config or sweep spec) and return `function()`'s result; FileNotFoundError /
+    ConfigError naming the file when it is missing or lacks the function."""
     path = pathlib.Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    spec = importlib.util.spec_from_file_location(f"mat_jax_config_{path.stem}", path)
+        raise FileNotFoundError(f"{what} not found: {path}")
+    spec = importlib.util.spec_from_file_location(f"mat_jax_{function}_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ConfigError(f"{path} has no get_config() function")
-    return apply_overrides(module.get_config(), overrides, str(path))
+    if not hasattr(module, function):
+        raise ConfigError(f"{path} has no {function}() function")
+    return getattr(module, function)()
+
+
+def load_config(path: str | pathlib.Path, overrides: list[str] | tuple[str, ...] = ()) -> ml_collections.ConfigDict:
+    """A config file's `get_config()` with `section.key=value` overrides applied."""
+    return apply_overrides(call_file_function(path, "get_config"), overrides, str(path))
 
 
 def model_config(config: ml_collections.ConfigDict) -> MATConfig:

@@ -19,7 +19,6 @@ applied in that order, so a variant's value wins over the spec-wide one;
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import itertools
 import json
 import os
@@ -28,7 +27,7 @@ import re
 import shlex
 from typing import Any, Callable
 
-from mat_jax.config import ConfigError, as_plain, differences, load_config, override_of
+from mat_jax.config import ConfigError, as_plain, call_file_function, differences, load_config, override_of
 from mat_jax.train import loop, run_dir
 
 __all__ = [
@@ -80,14 +79,7 @@ class Point:
 def load_spec(path: str | os.PathLike) -> dict:
     """The checked dict of a spec file's `get_sweep()`; ConfigError naming the file and key at fault."""
     path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"sweep spec not found: {path}")
-    module_spec = importlib.util.spec_from_file_location(f"mat_jax_sweep_{path.stem}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    if not hasattr(module, "get_sweep"):
-        raise ConfigError(f"{path} has no get_sweep() function")
-    spec = dict(module.get_sweep())
+    spec = dict(call_file_function(path, "get_sweep", "sweep spec"))
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown sweep key(s) {unknown}; known: {list(SPEC_KEYS)}")
