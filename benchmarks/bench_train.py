@@ -13,6 +13,9 @@ Each case runs in its own subprocess (clean peak RSS). Two programs per case:
   --malloc default      glibc's default malloc instead of the huge-page tunable `mat-jax train` uses (runtime.py)
   --conv xla            XLA's own convolution gradients instead of mat_jax/kernels/conv.py's (MAT_JAX_CONV_GRAD)
   --compute-dtype bfloat16   bf16 activations and matmuls with float32 master weights (train.compute_dtype)
+  --remat none transformer all --grad-accum 1 2   sweep the memory knobs (model.remat x train.grad_accum_steps)
+Memory: peak_device_gb is the device's own peak (`memory_stats()["peak_bytes_in_use"]`, GPU/TPU); the CPU backend
+has no memory stats, so there only the process's peak RSS (peak_rss_gb) measures it.
 Results go to stdout as a table and, with --json FILE, as JSON lines.
 """
 
@@ -31,7 +34,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = {"demo": "configs/demo.py", "p256": "configs/places256.py", "p512": "configs/places512.py"}
 
 
-def run_case(name: str, batch: int, steps: int, program: str, compute_dtype: str = "float32") -> dict:
+def run_case(
+    name: str, batch: int, steps: int, program: str, compute_dtype: str = "float32", remat: str = "none", accum: int = 1
+) -> dict:
     import resource
 
     import jax
@@ -50,6 +55,8 @@ def run_case(name: str, batch: int, steps: int, program: str, compute_dtype: str
             "train.mbstd_shards=1",
             "loss.pcp_ratio=0.0",
             f"train.compute_dtype={compute_dtype!r}",
+            f"model.remat={remat!r}",
+            f"train.grad_accum_steps={accum}",
         ],
     )
     mesh = sharding.make_mesh(1, jax.devices()[:1])
@@ -102,6 +109,8 @@ def run_case(name: str, batch: int, steps: int, program: str, compute_dtype: str
         if program == "main":
             args = (out[0], batch_np, None)
     step_s = float(np.median(times[1:] if len(times) > 1 else times))
+    stats = jax.devices()[0].memory_stats() or {}  # None on the CPU backend
+    peak_device = stats.get("peak_bytes_in_use")
     recipe_xla = dataclasses.replace(recipe, model=recipe.model.replace(conv="xla"))
     flops = reference_flops(
         build(recipe_xla, programs.build(recipe_xla, mesh, int(config.mesh.fsdp_min_size))), *args
@@ -119,6 +128,9 @@ def run_case(name: str, batch: int, steps: int, program: str, compute_dtype: str
         "xla_gflop": round(flops / 1e9, 1),
         "achieved_gflops": round(flops / 1e9 / step_s, 1),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "peak_device_gb": None if peak_device is None else round(peak_device / 2**30, 2),
+        "remat": remat,
+        "grad_accum_steps": accum,
     }
 
 
@@ -143,11 +155,14 @@ def main() -> int:
         default="float32",
         help="train.compute_dtype (bfloat16: bf16 activations and matmuls, float32 master weights)",
     )
+    ap.add_argument("--remat", nargs="*", default=["none"], choices=["none", "transformer", "all"], help="model.remat")
+    ap.add_argument("--grad-accum", nargs="*", type=int, default=[1], help="train.grad_accum_steps values")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = ap.parse_args()
     if args.one:
         name, batch, program = args.one.split(":")
-        print("RESULT " + json.dumps(run_case(name, int(batch), args.steps, program, args.compute_dtype)), flush=True)
+        row = run_case(name, int(batch), args.steps, program, args.compute_dtype, args.remat[0], args.grad_accum[0])
+        print("RESULT " + json.dumps(row), flush=True)
         return 0
     env = dict(os.environ)
     env.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".jax_cache"))
@@ -158,41 +173,45 @@ def main() -> int:
 
         env = malloc_env(env) or env
     rows = []
-    for case in args.cases:
-        for program in args.programs:
-            res = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--one",
-                    f"{case}:{program}",
-                    "--steps",
-                    str(args.steps),
-                    "--compute-dtype",
-                    args.compute_dtype,
-                ],
-                env=env,
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-            )
-            line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
-            if res.returncode or not line:
-                print(f"{case} {program}: failed ({res.returncode})\n{res.stderr[-2000:]}", file=sys.stderr)
-                continue
-            row = json.loads(line[0][7:])
-            row.update(malloc=args.malloc, conv=args.conv, compute_dtype=args.compute_dtype)
-            rows.append(row)
-            print(
-                f"{row['case']:8s} {row['program']:8s} compile {row['compile_s']:6.1f}s  step {row['step_s']:8.3f}s  "
-                f"{row['images_per_s']:7.3f} img/s  {row['xla_gflop']:8.1f} GFLOP  {row['achieved_gflops']:6.1f} "
-                f"GFLOP/s  RSS {row['peak_rss_gb']:5.2f} GB  malloc={args.malloc} conv={args.conv} "
-                f"{args.compute_dtype}",
-                flush=True,
-            )
-            if args.json:
-                with open(args.json, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+    knobs = [(r, a) for r in args.remat for a in args.grad_accum]
+    for case, program, (remat, accum) in ((c, p, k) for c in args.cases for p in args.programs for k in knobs):
+        res = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                f"{case}:{program}",
+                "--steps",
+                str(args.steps),
+                "--compute-dtype",
+                args.compute_dtype,
+                "--remat",
+                remat,
+                "--grad-accum",
+                str(accum),
+            ],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
+        if res.returncode or not line:
+            print(f"{case} {program}: failed ({res.returncode})\n{res.stderr[-2000:]}", file=sys.stderr)
+            continue
+        row = json.loads(line[0][7:])
+        row.update(malloc=args.malloc, conv=args.conv, compute_dtype=args.compute_dtype)
+        rows.append(row)
+        print(
+            f"{row['case']:8s} {row['program']:8s} compile {row['compile_s']:6.1f}s  step {row['step_s']:8.3f}s  "
+            f"{row['images_per_s']:7.3f} img/s  {row['xla_gflop']:8.1f} GFLOP  {row['achieved_gflops']:6.1f} "
+            f"GFLOP/s  RSS {row['peak_rss_gb']:5.2f} GB  device peak {row['peak_device_gb']} GB  "
+            f"remat={remat} accum={accum} malloc={args.malloc} conv={args.conv} {args.compute_dtype}",
+            flush=True,
+        )
+        if args.json:
+            with open(args.json, "a") as f:
+                f.write(json.dumps(row) + "\n")
     return 0
 
 

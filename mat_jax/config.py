@@ -95,6 +95,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.total_kimg = 50000  # Training length in thousands of images (Places: 50000, CelebA-HQ: 25000).
     config.train.total_steps = 0  # If > 0, overrides total_kimg: stop after this many iterations.
     config.train.max_consecutive_nonfinite = 10  # Stop with an error after this many non-finite iterations in a row.
+    config.train.preemption_check_every_steps = 10  # Multi-process: agree on SIGTERM every N iterations (a collective).
     config.loss.vgg_weights = ""  # torchvision vgg19 state_dict (.pth or .safetensors); needed when pcp_ratio > 0.
 
     config.init = ml_collections.ConfigDict()  # Fine-tuning: weights loaded before step 0 of a *fresh* run.

@@ -18,7 +18,8 @@ ATTENTION_KINDS = ("mca", "window", "full")
 MASK_UPDATES = ("window_or", "none")
 BLOCK_KINDS = ("adjusted", "prenorm_residual")
 STAGE1_EMBEDS = ("conv", "linear_patch")
-EXECUTION_FIELDS = ("conv",)  # fields that choose how the networks run, not what they compute
+REMAT_LEVELS = ("none", "transformer", "all")  # in increasing order of what is recomputed (models/remat.py)
+EXECUTION_FIELDS = ("conv", "remat")  # fields that choose how the networks run, not what they compute
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +58,8 @@ class MATConfig:
     mbstd_num_channels: int = 1
     # ---- execution (not architecture: same weights, same function up to float rounding) ----
     conv: str = "auto"  # Convolution algorithm, mat_jax.kernels.settings: 'auto' | 'xla' | 'custom' | 'winograd'.
+    remat: str = "none"  # Recompute G's blocks in the backward pass (models/remat.py): 'none' | 'transformer' (the
+    #                      stage-1 transformer layers) | 'all' (every synthesis block of both stages). Memory for time.
 
     def __post_init__(self):
         validate(self)
@@ -153,6 +156,8 @@ def validate(cfg: MATConfig) -> None:
         raise ValueError(f"conv must be one of {CONV_ALGORITHMS}, got {cfg.conv!r}")
     if cfg.stage1_embed not in STAGE1_EMBEDS:
         raise ValueError(f"stage1_embed must be one of {STAGE1_EMBEDS}, got {cfg.stage1_embed!r}")
+    if cfg.remat not in REMAT_LEVELS:
+        raise ValueError(f"remat must be one of {REMAT_LEVELS}, got {cfg.remat!r}")
     if cfg.block not in BLOCK_KINDS:
         raise ValueError(f"block must be one of {BLOCK_KINDS}, got {cfg.block!r}")
     if cfg.channel_base // r < 1:

@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mat_jax.models import ops
+from mat_jax.models import ops, remat
 from mat_jax.models.config import MATConfig
 from mat_jax.models.layers import EqConv2d, EqDense, PartialConv2d, StyleConv, ToRGB
 from mat_jax.models.transformer import BasicLayer
@@ -85,8 +85,16 @@ class FirstStage(nn.Module):
         hw = (th, tw)
         resample = (None, "down", "down", "up", "up")
 
+        Layer = remat.block(BasicLayer, cfg.remat, "transformer", static_argnums=(2,))  # hw: static
+        StyleBlock = remat.block(DecStyleBlock, cfg.remat, "all")
+
+        def run_layer(i, x, hw, m):  # the map size follows statically (a rematerialised layer returns arrays only)
+            x, _, m = layer(i)(x, hw, m)
+            f = {"down": 0.5, "up": 2, None: 1}[resample[i]]
+            return x, (int(hw[0] * f), int(hw[1] * f)), m
+
         def layer(i):
-            return BasicLayer(
+            return Layer(
                 dim,
                 cfg.stage1_depths[i],
                 cfg.stage1_heads,
@@ -102,10 +110,10 @@ class FirstStage(nn.Module):
             )
 
         for i in (0, 1):  # encoder layers; the official passes the mask to both (stage1_masked_layers=2)
-            x, hw, m = layer(i)(x, hw, m if i < cfg.stage1_masked_layers else None)
+            x, hw, m = run_layer(i, x, hw, m if i < cfg.stage1_masked_layers else None)
             aux[f"tran{i}_x"], aux[f"tran{i}_mask"] = x, m
             skips.append(x)
-        x, hw, _ = layer(2)(x, hw, None)  # bottleneck (the mask is dropped from here on)
+        x, hw, _ = run_layer(2, x, hw, None)  # bottleneck (the mask is dropped from here on)
         aux["tran2_x"] = x
         mid_hw = hw
         wv = EqDense(dim, act="lrelu", name="ws_style")(ws[:, -1])  # [B, dim] from the LAST w
@@ -125,17 +133,17 @@ class FirstStage(nn.Module):
         aux["to_style"] = gs
         style = jnp.concatenate([gs, wv], axis=-1)  # [B, 3*dim]: gs FIRST (opposite of stage 2)
 
-        x, hw, _ = layer(3)(x, hw, None)
+        x, hw, _ = run_layer(3, x, hw, None)
         aux["tran3_x"] = x  # before the skip, as the golden hooks record it
         x = x + skips[-1]
-        x, hw, _ = layer(4)(x, hw, None)
+        x, hw, _ = run_layer(4, x, hw, None)
         aux["tran4_x"] = x
         x = x + skips[-2]
 
         x = x.reshape(b, th, tw, dim)
         img = None
         for i in range(n_down):
-            x, img = DecStyleBlock(dim, cfg.img_channels, name=f"dec_conv_{i}")(x, img, style, skips[n_down - 1 - i])
+            x, img = StyleBlock(dim, cfg.img_channels, name=f"dec_conv_{i}")(x, img, style, skips[n_down - 1 - i])
             aux[f"dec{i}_x"], aux[f"dec{i}_img"] = x, img
         out = img * (1 - masks) + images * masks
         return out, aux

@@ -25,6 +25,16 @@ def smm_shapes(cfg: MATConfig, batch: int, hw: tuple[int, int] | None = None):
     return (batch, (h // f1) * (w // f1), cfg.stage1_dim), (batch, h // f2, w // f2, nf(cfg, 16))
 
 
+def noise_shapes(cfg: MATConfig, batch: int) -> dict[str, tuple[int, ...]]:
+    """{name: [B, r, r, 1]} of every stage-2 decoder layer that adds noise (the `noises` argument of synthesize at the
+    trained size; stage 1 has no noise)."""
+    out = {"Dec_16x16/conv1": (batch, 16, 16, 1)}
+    for r in range(5, cfg.res_log2 + 1):
+        for conv in ("conv0", "conv1"):
+            out[f"Dec_{2**r}x{2**r}/{conv}"] = (batch, 2**r, 2**r, 1)
+    return out
+
+
 def ones_smm_maps(cfg: MATConfig, batch: int, hw: tuple[int, int] | None = None):
     """Maps of ones: keep every feature, mix in no noise (deterministic, non-pluralistic output)."""
     s1, s2 = smm_shapes(cfg, batch, hw)

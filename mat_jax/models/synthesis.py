@@ -5,7 +5,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mat_jax.models import ops
+from mat_jax.models import ops, remat
 from mat_jax.models.config import MATConfig, nf
 from mat_jax.models.first_stage import FirstStage, bernoulli_map
 from mat_jax.models.layers import EqConv2d, EqDense, StyleConv, ToRGB
@@ -24,9 +24,9 @@ class Encoder(nn.Module):
             c = nf(cfg, res)
             name = f"EncConv_Block_{res}x{res}"
             if res == cfg.resolution:  # EncFromRGB: 1x1 then 3x3
-                x = _EncFromRGB(c, name=name)(x)
+                x = remat.block(_EncFromRGB, cfg.remat, "all")(c, name=name)(x)
             else:  # ConvBlockDown: 3x3 down=2 then 3x3
-                x = _ConvBlockDown(c, name=name)(x)
+                x = remat.block(_ConvBlockDown, cfg.remat, "all")(c, name=name)(x)
             out[res.bit_length() - 1] = x
             res //= 2
         return out
@@ -115,13 +115,15 @@ class Decoder(nn.Module):
     def __call__(self, x_Bx16x16xC, ws_BxNxW, gs_BxG, feats, noise_mode, noises):
         """feats: {log2 r: [B, r, r, nf(r)]} of the encoder -> (img [B, R, R, 3], aux)."""
         cfg, aux, ws = self.cfg, {}, ws_BxNxW
-        x, img = _DecBlockFirst(nf(cfg, 16), cfg.img_channels, name="Dec_16x16")(
+        First = remat.block(_DecBlockFirst, cfg.remat, "all", static_argnums=(5,))  # noise_mode: static
+        Block = remat.block(DecBlock, cfg.remat, "all", static_argnums=(6,))
+        x, img = First(nf(cfg, 16), cfg.img_channels, name="Dec_16x16")(
             x_Bx16x16xC, ws, gs_BxG, feats[4], noise_mode, noises
         )
         aux["dec_16x16_x"], aux["dec_16x16_img"] = x, img
         for r in range(5, cfg.res_log2 + 1):
             res = 2**r
-            x, img = DecBlock(res, nf(cfg, res), cfg.img_channels, name=f"Dec_{res}x{res}")(
+            x, img = Block(res, nf(cfg, res), cfg.img_channels, name=f"Dec_{res}x{res}")(
                 x, img, ws, gs_BxG, feats[r], noise_mode, noises
             )
             aux[f"dec_{res}x{res}_x"], aux[f"dec_{res}x{res}_img"] = x, img

@@ -7,7 +7,8 @@ import dataclasses
 import functools
 
 import jax
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from mat_jax.train import sharding, steps
 
@@ -31,14 +32,16 @@ def build(recipe: steps.Recipe, mesh: Mesh, fsdp_min_size: int = 2**14) -> Progr
     repl = sharding.replicated(mesh)
     batch_sh = {k: sharding.batch_sharding(mesh) for k in sharding.batch_keys(recipe.model.c_dim)}
     init = jax.jit(functools.partial(steps.init_state, recipe), out_shardings=state_sh)
+    # Accumulation: every micro-batch spread over all devices (the batch axes on the micro-batch dimension).
+    micro = NamedSharding(mesh, P(None, sharding.BATCH_AXES)) if recipe.grad_accum_steps > 1 else None
     main = jax.jit(
-        functools.partial(steps.main_step, recipe),
+        functools.partial(steps.main_step, recipe, micro_sharding=micro),
         in_shardings=(state_sh, batch_sh, repl),
         out_shardings=(state_sh, repl),
         donate_argnums=0,
     )
     r1 = jax.jit(
-        functools.partial(steps.r1_step, recipe),
+        functools.partial(steps.r1_step, recipe, micro_sharding=micro),
         in_shardings=(state_sh, batch_sh),
         out_shardings=(state_sh, repl),
         donate_argnums=0,

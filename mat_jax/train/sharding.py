@@ -44,8 +44,15 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
-def check_global_batch(global_batch: int, mesh: Mesh, process_count: int) -> None:
-    """Fail before step 0 when the batch cannot be split evenly over devices and processes."""
+def check_global_batch(global_batch: int, mesh: Mesh, process_count: int, grad_accum_steps: int = 1) -> None:
+    """Fail before step 0 when the batch (or each of its micro-batches) cannot be split evenly over devices and
+    processes."""
+    micro = global_batch // max(grad_accum_steps, 1)
+    if grad_accum_steps > 1 and micro % mesh.size:
+        raise ValueError(
+            f"train.global_batch_size={global_batch} / train.grad_accum_steps={grad_accum_steps} = {micro} images per "
+            f"micro-batch is not divisible by the {mesh.size} devices of the mesh"
+        )
     if global_batch % mesh.size:
         raise ValueError(
             f"train.global_batch_size={global_batch} is not divisible by the {mesh.size} devices of "

@@ -23,6 +23,16 @@ official draw; (3) for inpainting it matches inference, where the known pixels a
 image (a random gen_c would ask G to complete a class-a image as class b, which no user asks for). Unconditional
 runs (c_dim = 0) have no "label" in the batch and trace exactly the programs they traced before.
 
+Gradient accumulation (train.grad_accum_steps = A > 1): the global batch of B is split into A contiguous
+micro-batches of B/A; every phase (Gmain, Dmain, Dreg) averages the micro-batches' gradients (and metrics) before its
+one Adam step, so one iteration is still one optimizer step per phase and the step counter, the EMA, the lazy-R1
+interval (counted in optimizer steps) and the images seen are those of the big batch. The iteration's random draws
+(z, mixing z and cutoff, SMM maps, decoder noise) are made for the whole batch and sliced per micro-batch, the
+mapping (and the w_avg update) sees the whole batch, and each micro-batch's D uses mbstd_shards / A contiguous
+minibatch-std shards (A must divide mbstd_shards), i.e. the big batch's groups. So the step equals the big-batch step
+up to float summation order (tests/test_train_memory.py); what it saves is activation memory: one micro-batch's
+activations live at a time (lax.scan).
+
 A non-finite loss (G or D total) makes `main_step` keep the old parameters, optimiser states, EMA and buffers (the
 step counter still advances: the batch was consumed) and report finite=0; `r1_step` likewise.
 """
@@ -37,6 +47,8 @@ import optax
 
 from mat_jax.models import Discriminator, Generator
 from mat_jax.models.config import MATConfig
+from mat_jax.models.first_stage import bernoulli_map
+from mat_jax.models.generator import noise_shapes, smm_shapes
 from mat_jax.train import losses
 from mat_jax.train.optim import AdamSettings, OptimizerConfig, optimizers_from_config, sanitize_grads
 
@@ -59,6 +71,7 @@ class Recipe:
     ema_rampup: float | None = None  # None = no ramp; else half-life <= images seen * rampup
     mbstd_shards: int = 1  # contiguous batch shards for the D minibatch-std statistic
     compute_dtype: str = "float32"  # float32 | bfloat16 (parameters stay float32 masters)
+    grad_accum_steps: int = 1  # micro-batches per iteration, gradients averaged before each Adam step (docstring)
     g_adam: AdamSettings = OptimizerConfig().settings()[0]  # official: lr 8e-4, betas (0, 0.99 ** 0.8)
     d_adam: AdamSettings = OptimizerConfig().settings()[1]  # official: lr 0.001 * 16/17, betas (0, 0.99 ** (16/17))
 
@@ -67,8 +80,23 @@ class Recipe:
             raise ValueError(f"train.compute_dtype={self.compute_dtype!r} is not one of {tuple(COMPUTE_DTYPES)}")
         if self.global_batch % max(self.mbstd_shards, 1):
             raise ValueError(f"global batch {self.global_batch} is not divisible by mbstd_shards={self.mbstd_shards}")
+        a = self.grad_accum_steps
+        if a < 1 or self.global_batch % a or max(self.mbstd_shards, 1) % a:
+            raise ValueError(
+                f"train.grad_accum_steps={a} must be >= 1 and divide train.global_batch_size={self.global_batch} and "
+                f"train.mbstd_shards={self.mbstd_shards} (each micro-batch keeps whole minibatch-std shards)"
+            )
         if self.d_reg_interval < 1:
             raise ValueError(f"optimizer.d_reg_interval must be >= 1, got {self.d_reg_interval}")
+
+    @property
+    def micro_batch(self) -> int:
+        return self.global_batch // self.grad_accum_steps
+
+    @property
+    def micro_mbstd_shards(self) -> int:
+        """Minibatch-std shards of one micro-batch: the big batch's shards that fall into it."""
+        return max(self.mbstd_shards // self.grad_accum_steps, 1)
 
     @property
     def generator(self) -> Generator:
@@ -86,6 +114,7 @@ CONFIG_KEYS = {
     "global_batch": "train.global_batch_size",
     "mbstd_shards": "train.mbstd_shards",
     "compute_dtype": "train.compute_dtype",
+    "grad_accum_steps": "train.grad_accum_steps",
     "style_mixing_prob": "loss.style_mixing_prob",
     "truncation_psi": "loss.truncation_psi",
     "pcp_ratio": "loss.pcp_ratio",
@@ -183,20 +212,45 @@ def _cast(tree, dtype):
     return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
-def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, key, c_BxC=None):
-    """official run_G: ws = mapping(z, c, psi) (updates w_avg), style mixing (same c), synthesis with random SMM
-    maps and noise. c_BxC: gen_c [B, c_dim] one-hot (None when unconditional).
+def _rows(x, k, n: int):
+    """Micro-batch k of n: rows [k*m, (k+1)*m) of x's leading axis, m = len(x) / n (x itself when n = 1)."""
+    if n == 1:
+        return x
+    m = x.shape[0] // n
+    return jax.lax.dynamic_slice_in_dim(x, k * m, m, axis=0)
 
-    Returns (final [B,R,R,3] f32, stage1 [B,R,R,3] f32, new buffers). w_avg is updated from the global batch
-    mean (official: per-GPU mean on each GPU, buffers never synchronised).
-    """
-    cfg, G = recipe.model, recipe.generator
-    b = images_BxRxRx3.shape[0]
+
+def draw_latents(recipe: Recipe, key, b: int) -> dict:
+    """The random inputs of one generator run over a batch of b: z and the style-mixing z/cutoff, both SMM maps, the
+    decoder noise. Drawn for the whole batch (then sliced per micro-batch), so accumulation sees the same values."""
+    cfg = recipe.model
     k_z, k_mix_z, k_cut, k_coin, k_smm, k_noise = jax.random.split(key, 6)
-    z_BxZ = jax.random.normal(k_z, (b, cfg.z_dim), jnp.float32)
-    ws_BxNxW, upd = G.apply(
+    cutoff = jnp.asarray(cfg.num_ws, jnp.int32)
+    if recipe.style_mixing_prob > 0:
+        cutoff = jax.random.randint(k_cut, (), 1, cfg.num_ws)  # uniform in {1, ..., num_ws - 1}
+        cutoff = jnp.where(jax.random.uniform(k_coin, ()) < recipe.style_mixing_prob, cutoff, cfg.num_ws)
+    smm1, smm2 = smm_shapes(cfg, b)
+    k_s1, k_s2 = jax.random.split(k_smm)
+    shapes = noise_shapes(cfg, b)
+    k_ns = jax.random.split(k_noise, len(shapes))
+    return {
+        "z": jax.random.normal(k_z, (b, cfg.z_dim), jnp.float32),
+        "z_mix": jax.random.normal(k_mix_z, (b, cfg.z_dim), jnp.float32),
+        "cutoff": cutoff,
+        "smm": (bernoulli_map(k_s1, smm1), bernoulli_map(k_s2, smm2)),
+        "noise": {
+            name: jax.random.normal(k, s, jnp.float32) for k, (name, s) in zip(k_ns, shapes.items(), strict=True)
+        },
+    }
+
+
+def map_ws(recipe: Recipe, g_vars: dict, lat: dict, c_BxC=None):
+    """official run_G's mapping half over the whole batch: ws = mapping(z, c, psi) (updates w_avg from the batch
+    mean; official: per-GPU mean, buffers never synchronised) and style mixing (same c). -> (ws, new buffers)."""
+    G = recipe.generator
+    ws, upd = G.apply(
         g_vars,
-        z_BxZ,
+        lat["z"],
         c_BxC,
         truncation_psi=recipe.truncation_psi,
         update_w_avg=True,
@@ -204,40 +258,75 @@ def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, k
         mutable=["buffers"],
     )
     buffers = {**g_vars["buffers"], **upd["buffers"]}
-    g_vars = {"params": g_vars["params"], "buffers": buffers}
     if recipe.style_mixing_prob > 0:
-        cutoff = jax.random.randint(k_cut, (), 1, cfg.num_ws)  # uniform in {1, ..., num_ws - 1}
-        cutoff = jnp.where(jax.random.uniform(k_coin, ()) < recipe.style_mixing_prob, cutoff, cfg.num_ws)
-        z2_BxZ = jax.random.normal(k_mix_z, (b, cfg.z_dim), jnp.float32)
-        ws2 = G.apply(
-            g_vars, z2_BxZ, c_BxC, truncation_psi=recipe.truncation_psi, method=Generator.map
-        )  # no w_avg update
-        ws_BxNxW = jnp.where(jnp.arange(cfg.num_ws)[None, :, None] < cutoff, ws_BxNxW, ws2)
-    dt = COMPUTE_DTYPES[recipe.compute_dtype]
-    final, stage1, _ = G.apply(
+        mixed = {"params": g_vars["params"], "buffers": buffers}
+        ws2 = G.apply(mixed, lat["z_mix"], c_BxC, truncation_psi=recipe.truncation_psi, method=Generator.map)
+        ws = jnp.where(jnp.arange(recipe.model.num_ws)[None, :, None] < lat["cutoff"], ws, ws2)
+    return ws, buffers
+
+
+def synthesize(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, ws_BxNxW, lat: dict, k=0):
+    """Synthesis of micro-batch k (of recipe.grad_accum_steps) with that micro-batch's slice of the drawn SMM maps
+    and noise, in the compute dtype. -> (final, stage1) float32."""
+    n, dt = lat["z"].shape[0] // images_BxRxRx3.shape[0], COMPUTE_DTYPES[recipe.compute_dtype]
+    rows = lambda x: _rows(x, k, n).astype(dt)
+    final, stage1, _ = recipe.generator.apply(
         _cast(g_vars, dt),
         images_BxRxRx3.astype(dt),
         masks_BxRxRx1.astype(dt),
-        ws_BxNxW.astype(dt),
+        rows(ws_BxNxW),
         "random",
+        tuple(rows(m) for m in lat["smm"]),
+        {name: rows(v) for name, v in lat["noise"].items()},
         method=Generator.synthesize,
-        rngs={"smm": k_smm, "noise": k_noise},
     )
-    return final.astype(jnp.float32), stage1.astype(jnp.float32), buffers
+    return final.astype(jnp.float32), stage1.astype(jnp.float32)
+
+
+def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, key, c_BxC=None):
+    """official run_G on one whole batch: mapping + style mixing, synthesis with random SMM maps and noise.
+    c_BxC: gen_c [B, c_dim] one-hot (None when unconditional). -> (final, stage1 [B,R,R,3] f32, new buffers)."""
+    lat = draw_latents(recipe, key, images_BxRxRx3.shape[0])
+    ws, buffers = map_ws(recipe, g_vars, lat, c_BxC)
+    final, stage1 = synthesize(
+        recipe, {"params": g_vars["params"], "buffers": buffers}, images_BxRxRx3, masks_BxRxRx1, ws, lat
+    )
+    return final, stage1, buffers
 
 
 def _d_logits(recipe: Recipe, d_params, images, masks, images_stg1, c=None):
+    """Both D logits of one (micro-)batch; the minibatch-std groups are the big batch's (Recipe.micro_mbstd_shards
+    shards of a micro-batch)."""
     dt = COMPUTE_DTYPES[recipe.compute_dtype]
     c = None if c is None else c.astype(dt)
+    shards = recipe.micro_mbstd_shards if images.shape[0] == recipe.micro_batch else recipe.mbstd_shards
     logit, logit1 = recipe.discriminator.apply(
         {"params": _cast(d_params, dt)},
         images.astype(dt),
         masks.astype(dt),
         images_stg1.astype(dt),
         c,
-        mbstd_shards=recipe.mbstd_shards,
+        mbstd_shards=shards,
     )
     return logit.astype(jnp.float32), logit1.astype(jnp.float32)
+
+
+def micro_batches(recipe: Recipe, batch: dict, sharding=None) -> dict:
+    """{key: [A, B/A, ...]}: the batch as A = grad_accum_steps contiguous micro-batches; `sharding` (a sharding of
+    that layout, e.g. the batch axes on dimension 1) spreads every micro-batch over all devices."""
+    a = recipe.grad_accum_steps
+    out = {k: v.reshape(a, v.shape[0] // a, *v.shape[1:]) for k, v in batch.items()}
+    return out if sharding is None else jax.lax.with_sharding_constraint(out, {k: sharding for k in out})
+
+
+def accumulate(fn, n: int):
+    """Mean over k < n of fn(k) (a pytree of arrays: gradients, metrics), one k at a time (lax.scan keeps one
+    micro-batch's activations alive); fn(0) itself when n = 1."""
+    if n == 1:
+        return fn(0)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(fn, 0))
+    total, _ = jax.lax.scan(lambda acc, k: (jax.tree.map(jnp.add, acc, fn(k)), None), zeros, jnp.arange(n))
+    return jax.tree.map(lambda x: x / n, total)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -245,13 +334,18 @@ def _d_logits(recipe: Recipe, d_params, images, masks, images_stg1, c=None):
 
 
 def g_main(recipe: Recipe, g: dict, g_opt, d_params, batch: dict, key, vgg_params=None):
-    """Gmain: one G Adam step. Returns (new g {"params","buffers"}, new g_opt, total loss, metrics)."""
-    images, masks, c = batch["image"], batch["mask"], batch.get("label")  # gen_c = real_c (module docstring)
+    """Gmain: one G Adam step on the (micro-batched, see micro_batches) batch. Returns (new g {"params",
+    "buffers"}, new g_opt, total loss, metrics)."""
+    n = recipe.grad_accum_steps
+    c_full = None if "label" not in batch else batch["label"].reshape(-1, batch["label"].shape[-1])
+    lat = draw_latents(recipe, key, recipe.global_batch)
+    _, buffers = map_ws(recipe, g, lat, c_full)  # the w_avg update of the whole batch
 
-    def loss_fn(g_params):
-        final, stage1, buffers = run_generator(
-            recipe, {"params": g_params, "buffers": g["buffers"]}, images, masks, key, c
-        )
+    def loss_fn(g_params, k):
+        images, masks = batch["image"][k], batch["mask"][k]
+        c = None if c_full is None else batch["label"][k]  # gen_c = real_c (module docstring)
+        ws, _ = map_ws(recipe, {"params": g_params, "buffers": g["buffers"]}, lat, c_full)
+        final, stage1 = synthesize(recipe, {"params": g_params, "buffers": buffers}, images, masks, ws, lat, k)
         logit, logit1 = _d_logits(recipe, d_params, final, masks, stage1, c)
         adv, adv1 = losses.g_adversarial(logit, logit1)
         l1 = jnp.mean(jnp.abs(final - images))
@@ -268,51 +362,64 @@ def g_main(recipe: Recipe, g: dict, g_opt, d_params, batch: dict, key, vgg_param
             total = total + recipe.pcp_ratio * pcp
             m["G/pcp"] = pcp
         m["G/total"] = total
-        return total, (buffers, m)
+        return total, m
 
-    (total, (buffers, m)), grads = jax.value_and_grad(loss_fn, has_aux=True)(g["params"])
+    def micro(k):
+        (_, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(g["params"], k)
+        return grads, m
+
+    grads, m = accumulate(micro, n)
     grads = sanitize_grads(grads)
     m["G/grad_norm"] = optax.global_norm(grads)
     updates, g_opt = recipe.g_adam.make().update(grads, g_opt, g["params"])
-    return {"params": optax.apply_updates(g["params"], updates), "buffers": buffers}, g_opt, total, m
+    return {"params": optax.apply_updates(g["params"], updates), "buffers": buffers}, g_opt, m["G/total"], m
 
 
 def d_main(recipe: Recipe, d: dict, d_opt, g: dict, batch: dict, key):
     """Dmain: fakes from the frozen G (fresh z, w_avg updated), reals on both branches; one D Adam step.
     Returns (new d, new d_opt, new G buffers, total loss, metrics)."""
-    images, masks, c = batch["image"], batch["mask"], batch.get("label")  # gen_c = real_c (module docstring)
-    final, stage1, buffers = run_generator(recipe, jax.lax.stop_gradient(g), images, masks, key, c)
-    final, stage1 = jax.lax.stop_gradient(final), jax.lax.stop_gradient(stage1)
+    n, g = recipe.grad_accum_steps, jax.lax.stop_gradient(g)
+    c_full = None if "label" not in batch else batch["label"].reshape(-1, batch["label"].shape[-1])
+    lat = draw_latents(recipe, key, recipe.global_batch)
+    ws, buffers = map_ws(recipe, g, lat, c_full)
+    g_run = {"params": g["params"], "buffers": buffers}
 
-    def loss_fn(d_params):
-        fake, fake1 = _d_logits(recipe, d_params, final, masks, stage1, c)
-        real, real1 = _d_logits(recipe, d_params, images, masks, images, c)
-        main, main1 = losses.d_adversarial(fake, fake1, real, real1)
-        total = main + main1
-        m = {
-            "D/loss": main,
-            "D/loss_s1": main1,
-            "D/total": total,
-            "scores/fake": jnp.mean(fake),
-            "scores/fake_s1": jnp.mean(fake1),
-            "scores/real": jnp.mean(real),
-            "scores/real_s1": jnp.mean(real1),
-            "signs/fake": jnp.mean(jnp.sign(fake)),
-            "signs/fake_s1": jnp.mean(jnp.sign(fake1)),
-            "signs/real": jnp.mean(jnp.sign(real)),
-            "signs/real_s1": jnp.mean(jnp.sign(real1)),
-        }
-        return total, m
+    def micro(k):
+        images, masks = batch["image"][k], batch["mask"][k]
+        c = None if c_full is None else batch["label"][k]  # gen_c = real_c (module docstring)
+        final, stage1 = jax.lax.stop_gradient(synthesize(recipe, g_run, images, masks, ws, lat, k))
 
-    (total, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(d["params"])
+        def loss_fn(d_params):
+            fake, fake1 = _d_logits(recipe, d_params, final, masks, stage1, c)
+            real, real1 = _d_logits(recipe, d_params, images, masks, images, c)
+            main, main1 = losses.d_adversarial(fake, fake1, real, real1)
+            m = {
+                "D/loss": main,
+                "D/loss_s1": main1,
+                "D/total": main + main1,
+                "scores/fake": jnp.mean(fake),
+                "scores/fake_s1": jnp.mean(fake1),
+                "scores/real": jnp.mean(real),
+                "scores/real_s1": jnp.mean(real1),
+                "signs/fake": jnp.mean(jnp.sign(fake)),
+                "signs/fake_s1": jnp.mean(jnp.sign(fake1)),
+                "signs/real": jnp.mean(jnp.sign(real)),
+                "signs/real_s1": jnp.mean(jnp.sign(real1)),
+            }
+            return main + main1, m
+
+        (_, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(d["params"])
+        return grads, m
+
+    grads, m = accumulate(micro, n)
     grads = sanitize_grads(grads)
     m["D/grad_norm"] = optax.global_norm(grads)
     updates, d_opt = recipe.d_adam.make().update(grads, d_opt, d["params"])
-    return {"params": optax.apply_updates(d["params"], updates)}, d_opt, buffers, total, m
+    return {"params": optax.apply_updates(d["params"], updates)}, d_opt, buffers, m["D/total"], m
 
 
 def r1_loss(recipe: Recipe, d_params, batch: dict):
-    """Dreg loss = mean((r1 + r1_stg1) * gamma / 2) * d_reg_interval, and its metrics."""
+    """Dreg loss of one (micro-)batch = mean((r1 + r1_stg1) * gamma / 2) * d_reg_interval, and its metrics."""
     images, masks, c = batch["image"], batch["mask"], batch.get("label")  # real_c
     r1, r1_s1 = losses.r1_penalties(lambda x, x1: _d_logits(recipe, d_params, x, masks, x1, c), images)
     reg = jnp.mean((r1 + r1_s1) * (recipe.r1_gamma / 2))
@@ -331,11 +438,12 @@ def _select(ok, new, old):
     return jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
 
 
-def main_step(recipe: Recipe, state: dict, batch: dict, vgg_params=None) -> tuple[dict, dict]:
+def main_step(recipe: Recipe, state: dict, batch: dict, vgg_params=None, micro_sharding=None) -> tuple[dict, dict]:
     """Gmain, Dmain, EMA of iteration state["step"]; batch {"image": [B,R,R,3] in [-1,1], "mask": [B,R,R,1]
     (1 = known)} (+ "label": [B, c_dim] one-hot when c_dim > 0). Returns (new state with step + 1, metrics of
-    scalars)."""
+    scalars). micro_sharding: see micro_batches."""
     k_g, k_d = iteration_keys(state)
+    batch = micro_batches(recipe, batch, micro_sharding)
     g, g_opt, g_total, mg = g_main(recipe, state["g"], state["g_opt"], state["d"]["params"], batch, k_g, vgg_params)
     d, d_opt, buffers, d_total, md = d_main(recipe, state["d"], state["d_opt"], g, batch, k_d)
     g = {"params": g["params"], "buffers": buffers}
@@ -359,14 +467,23 @@ def main_step(recipe: Recipe, state: dict, batch: dict, vgg_params=None) -> tupl
     return new, metrics
 
 
-def r1_step(recipe: Recipe, state: dict, batch: dict) -> tuple[dict, dict]:
-    """Dreg: one separate D Adam step on the lazy R1 loss (a second D optimiser step in this iteration)."""
-    (total, m), grads = jax.value_and_grad(lambda p: r1_loss(recipe, p, batch), has_aux=True)(state["d"]["params"])
+def r1_step(recipe: Recipe, state: dict, batch: dict, micro_sharding=None) -> tuple[dict, dict]:
+    """Dreg: one separate D Adam step on the lazy R1 loss (a second D optimiser step in this iteration), its
+    gradient averaged over the micro-batches."""
+    batch = micro_batches(recipe, batch, micro_sharding)
+
+    def micro(k):
+        (_, m), grads = jax.value_and_grad(
+            lambda p: r1_loss(recipe, p, {key: v[k] for key, v in batch.items()}), has_aux=True
+        )(state["d"]["params"])
+        return grads, m
+
+    grads, m = accumulate(micro, recipe.grad_accum_steps)
     grads = sanitize_grads(grads)
     m["R1/grad_norm"] = optax.global_norm(grads)
     updates, d_opt = recipe.d_adam.make().update(grads, state["d_opt"], state["d"]["params"])
     d = {"params": optax.apply_updates(state["d"]["params"], updates)}
-    ok = jnp.isfinite(total)
+    ok = jnp.isfinite(m["R1/total"])
     new = {
         **state,
         **_select(ok, {"d": d, "d_opt": d_opt}, {"d": state["d"], "d_opt": state["d_opt"]}),
