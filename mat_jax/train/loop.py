@@ -1,5 +1,12 @@
 """The train loop: mesh -> recipe -> state (fresh or resumed) -> iterate (main step, lazy R1) -> log, sample,
-checkpoint; SIGTERM/SIGINT save at the next step boundary and return; K non-finite iterations in a row raise.
+checkpoint; SIGTERM/SIGINT save at the next agreed step boundary and return; K non-finite iterations in a row raise.
+
+The loop never waits for the devices between log steps: step n+1 is dispatched (and its batch loaded and sent to
+the devices, `_Prefetch`) while step n runs; the metrics of the steps in between stay on the devices and are read,
+all at once, on log steps (`logging.log_every_steps`), where the non-finite streak is also checked: a run of
+non-finite iterations is caught within log_every_steps iterations, and every checkpoint written meanwhile holds the
+last finite parameters (a non-finite iteration skips its update on the device). Checkpoints, sample grids and
+evaluations read the state and so wait for the step they follow.
 
 Run commands:
   mat-jax train --config configs/demo.py --workdir runs/demo
@@ -104,7 +111,14 @@ class _StopFlag:
             signal.signal(s, h)
         self._old = {}
 
-    def any_process(self) -> bool:
+    def any_process(self, step: int, every: int) -> bool:
+        """The flag agreed over all processes, checked every `every` steps in a multi-process run (a collective),
+        every step in a single process (free)."""
+        if jax.process_count() > 1 and step % max(every, 1):
+            return False
+        return self._agreed()
+
+    def _agreed(self) -> bool:
         """The flag agreed over all processes (each host may receive the signal at a different step)."""
         local = self.signum is not None
         if jax.process_count() == 1:
@@ -122,6 +136,34 @@ def _grid_inputs(data_cfg: pipeline.DataConfig, n: int, seed: int, z_dim: int, c
     z = np.random.default_rng(seed).standard_normal((b["image"].shape[0], z_dim)).astype(np.float32)
     c = (np.asarray(b["label"], np.float32),) if c_dim > 0 else ()
     return (np.asarray(b["image"], np.float32), np.asarray(b["mask"], np.float32), z, *c)
+
+
+class _Prefetch:
+    """The data iterator one batch ahead: `prefetch()` loads the next host batch and starts its transfer to the
+    devices (`to_device`) while the current step runs. get_state / set_state (what the grain checkpoint handler
+    calls) describe the stream *before* a prefetched batch that was not handed out yet, so a checkpoint never
+    skips it."""
+
+    def __init__(self, it, to_device):
+        self.it, self.to_device = it, to_device
+        self._ready, self._state = None, None
+
+    def prefetch(self) -> None:
+        if self._ready is None:
+            self._state = self.it.get_state()
+            self._ready = self.to_device(next(self.it))
+
+    def __next__(self):
+        self.prefetch()
+        batch, self._ready = self._ready, None
+        return batch
+
+    def get_state(self):
+        return self._state if self._ready is not None else self.it.get_state()
+
+    def set_state(self, state) -> None:
+        self._ready = None
+        self.it.set_state(state)
 
 
 def _mean_metrics(rows: list[dict]) -> dict[str, float]:
@@ -150,7 +192,7 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
     mesh = sharding.make_mesh(config.mesh.fsdp, devices)
     data_cfg, model = check_config(config)
     recipe = recipe_from_config(config, mesh, model)
-    sharding.check_global_batch(recipe.global_batch, mesh, jax.process_count())
+    sharding.check_global_batch(recipe.global_batch, mesh, jax.process_count(), recipe.grad_accum_steps)
     vgg_params = None
     if recipe.pcp_ratio > 0:
         from mat_jax.train.vgg import load_vgg19_params
@@ -249,78 +291,97 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
             log.info("sample grid: %s", path)
 
     def save():
-        ckpt.save(step, state, data_iter, meta_now())
+        ckpt.save(step, state, batches, meta_now())
         log.info("checkpoint step %d (%.3f kimg) -> %s", step, step * recipe.global_batch / 1000, ckpt.directory)
 
     stop = _StopFlag().install()
     timer = logs.Timer()
-    pending: list[dict] = []
+    pending: list[dict] = []  # metrics of the steps since the last log step, still on the devices
     streak, streak_start = 0, None
     log_every = max(int(config.logging.log_every_steps), 1)
     grid_every = int(config.logging.grid_every_steps)
     ckpt_every = int(config.checkpoint.every_steps)
+    stop_every = int(config.train.preemption_check_every_steps)
     lr_scalars = {"lr/G": recipe.g_adam.lr, "lr/D": recipe.d_adam.lr}
     if recipe.g_adam.lr_transformer is not None:
         lr_scalars["lr/G_transformer"] = recipe.g_adam.lr_transformer
+    batch_keys = sharding.batch_keys(recipe.model.c_dim)
+
+    def to_device(local):  # host batch of iteration `step` (the one it is prefetched for) -> global arrays
+        if batch_transform is not None:
+            local = batch_transform(step, local)
+        return sharding.global_batch_from_local({k: local[k] for k in batch_keys}, mesh)
+
+    batches = _Prefetch(data_iter, to_device)
     status = "completed"
     if step == 0 and grid_every > 0:
         write_grid()
     try:
         while step < n_steps:
-            if stop.any_process():
+            if stop.any_process(step, stop_every):
                 status = "preempted"
                 break
             t0 = time.perf_counter()
-            local = next(data_iter)
+            batch = next(batches)
             data_batches += 1
-            if batch_transform is not None:
-                local = batch_transform(step, local)
-            batch = sharding.global_batch_from_local(
-                {k: local[k] for k in sharding.batch_keys(recipe.model.c_dim)}, mesh
-            )
             it_phases = steps.phases(step, recipe)
-            state, metrics = progs.main_step(state, batch, vgg_params)
-            if "Dreg" in it_phases:
-                state, m_r1 = progs.r1_step(state, batch)
-                metrics = {**metrics, **m_r1}
-            metrics = {k: float(v) for k, v in sharding.to_host(metrics).items()}
+            # No implicit host<->device copy may happen in the dispatch: every transfer is explicit (the batch's
+            # device_put in _Prefetch, jax.device_get of the metrics on log steps), so an accidental one (a numpy
+            # array or Python scalar reaching a step, a state on the wrong sharding) fails here instead of
+            # silently stalling every step.
+            with jax.transfer_guard("disallow"):
+                state, metrics = progs.main_step(state, batch, vgg_params)
+                if "Dreg" in it_phases:
+                    state, m_r1 = progs.r1_step(state, batch)
+                    metrics = {**metrics, **m_r1}
             step += 1
             timer.tick()
-            metrics["perf/step_time_last_s"] = time.perf_counter() - t0
-            finite = metrics["finite"] == 1.0 and metrics.get("R1/finite", 1.0) == 1.0
-            if finite:
-                streak = 0
-            else:
-                streak += 1
-                streak_start = step - 1 if streak == 1 else streak_start
-                bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
-                log.warning("non-finite loss at iteration %d (update skipped, %d in a row): %s", step - 1, streak, bad)
-            pending.append(metrics)
-            if step % log_every == 0 or step == n_steps or streak:
+            save_now = ckpt_every > 0 and step % ckpt_every == 0 and step < n_steps
+            if step < n_steps and not save_now:
+                batches.prefetch()  # next batch to the devices while this step runs (after a save otherwise)
+            pending.append({"metrics": metrics, "step": step, "host_s": time.perf_counter() - t0})
+            if step % log_every == 0 or step == n_steps:
+                rows = []
+                for item in pending:  # in order: the streak and its warnings as if read every step
+                    m = {k: float(v) for k, v in sharding.to_host(item["metrics"]).items()}
+                    m["perf/host_time_s"] = item["host_s"]  # data + dispatch; well below step_time_s = not data-bound
+                    rows.append(m)
+                    if m["finite"] == 1.0 and m.get("R1/finite", 1.0) == 1.0:
+                        streak = 0
+                        continue
+                    streak += 1
+                    streak_start = item["step"] - 1 if streak == 1 else streak_start
+                    bad = {k: v for k, v in m.items() if not math.isfinite(v)}
+                    log.warning(
+                        "non-finite loss at iteration %d (update skipped, %d in a row): %s",
+                        item["step"] - 1,
+                        streak,
+                        bad,
+                    )
+                    if streak >= int(config.train.max_consecutive_nonfinite):
+                        ckpt.wait()
+                        last = ckpt.latest_step()
+                        raise NonFiniteLossError(
+                            f"{streak} consecutive iterations ({streak_start}..{item['step'] - 1}) had non-finite "
+                            f"losses (train.max_consecutive_nonfinite={config.train.max_consecutive_nonfinite}); "
+                            f"their updates were skipped. Last checkpoint: step {last} in {ckpt.directory} (intact; "
+                            "a restart resumes from it). Check the data around these iterations and the learning rates."
+                        )
+                pending = []
                 scalars = {
-                    **_mean_metrics(pending),
+                    **_mean_metrics(rows),
                     **timer.read(recipe.global_batch),
                     **lr_scalars,
                     "progress/kimg": step * recipe.global_batch / 1000,
                     "nonfinite/skipped_total": float(sharding.to_host(state["skipped"])),
                 }
-                pending = []
                 writer.scalars(step, scalars)
                 writer.progress(
                     step, {"G": scalars.get("G/total", float("nan")), "D": scalars.get("D/total", float("nan"))}
                 )
-            if streak >= int(config.train.max_consecutive_nonfinite):
-                ckpt.wait()
-                last = ckpt.latest_step()
-                raise NonFiniteLossError(
-                    f"{streak} consecutive iterations ({streak_start}..{step - 1}) had non-finite losses "
-                    f"(train.max_consecutive_nonfinite={config.train.max_consecutive_nonfinite}); their updates "
-                    f"were skipped. Last checkpoint: step {last} in {ckpt.directory} (intact; a restart resumes "
-                    "from it). Check the data around these iterations and the learning rates."
-                )
             if grid_every > 0 and step % grid_every == 0:
                 write_grid()
-            if ckpt_every > 0 and step % ckpt_every == 0 and step < n_steps:
+            if save_now:
                 save()
             if evaluate is not None and evaluate.due(step) and step < n_steps:
                 evaluate(step, state["ema"], writer)
