@@ -1,9 +1,14 @@
 """The loop's non-blocking pieces on their own: the prefetching iterator's checkpoint state never skips a prefetched
-batch; preemption is agreed every N steps only in multi-process runs."""
+batch (also through an asynchronous orbax save); preemption is agreed every N steps only in multi-process runs."""
 
 from __future__ import annotations
 
+import grain
+import jax
+import jax.numpy as jnp
+
 from mat_jax.train import loop
+from mat_jax.train.checkpoint import Checkpointer
 
 
 class _Counter:
@@ -41,3 +46,20 @@ def test_stop_flag_single_process_checks_every_step():
     assert not flag.any_process(3, 10)
     flag.signum = 15
     assert flag.any_process(3, 10) and flag.any_process(10, 10)  # one process: every step (no collective)
+
+
+def test_async_checkpoint_of_the_prefetching_iterator_holds_the_stream_at_the_save(tmp_path):
+    """The loop saves its prefetching wrapper (not a grain iterator) while a batch is prefetched, then keeps
+    drawing batches while the save is written in the background: the checkpoint still resumes at the first batch
+    not handed out when save() was called."""
+    it = loop._Prefetch(iter(grain.MapDataset.range(100).to_iter_dataset()), lambda b: b)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.prefetch()  # batch 3 loaded, not handed out
+    ckpt = Checkpointer(tmp_path / "ckpt", async_save=True)
+    ckpt.save(3, {"x": jnp.zeros(2)}, it, {"step": 3})
+    assert [next(it) for _ in range(5)] == [3, 4, 5, 6, 7]  # the loop moves on during the write
+    ckpt.wait()
+    fresh = iter(grain.MapDataset.range(100).to_iter_dataset())
+    ckpt.restore(3, {"x": jax.ShapeDtypeStruct((2,), jnp.float32)}, fresh)
+    ckpt.close()
+    assert next(fresh) == 3

@@ -25,6 +25,26 @@ import orbax.checkpoint as ocp
 log = logging.getLogger("mat_jax.train")
 
 
+class _StateSnapshot(grain.DatasetIterator):
+    """An iterator's `get_state()` read when the save is called, in the form grain's orbax handler writes: it
+    JSON-dumps the state of a `grain.DatasetIterator` and takes anything else for a DataLoader iterator (whose state
+    is bytes). This lets the loop's prefetching wrapper be saved, and the handler may run in a background thread
+    (asynchronous saves) without reading a stream that has moved on."""
+
+    def __init__(self, state: dict):
+        super().__init__()
+        self._state = state
+
+    def __next__(self):
+        raise TypeError("a saved iterator state yields nothing")
+
+    def get_state(self) -> dict:
+        return self._state
+
+    def set_state(self, state) -> None:
+        raise TypeError("a saved iterator state cannot be restored into; restore into the live iterator")
+
+
 class Checkpointer:
     def __init__(self, directory: str | pathlib.Path, *, max_to_keep: int = 3, async_save: bool = True):
         self.directory = pathlib.Path(directory).absolute()  # orbax requires absolute paths
@@ -40,10 +60,11 @@ class Checkpointer:
         return list(self.manager.all_steps())
 
     def save(self, step: int, state, data_iter, meta: dict) -> None:
-        """Collective on all processes. Returns once the arrays are copied off the devices."""
+        """Collective on all processes. Returns once the arrays are copied off the devices. `data_iter`: anything
+        with grain's `get_state()` (read now, not when the background write runs)."""
         items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta)}
         if data_iter is not None:
-            items["data_iter"] = grain.checkpoint.CheckpointSave(data_iter)
+            items["data_iter"] = grain.checkpoint.CheckpointSave(_StateSnapshot(data_iter.get_state()))
         self.manager.save(step, args=ocp.args.Composite(**items), force=True)
 
     def restore(self, step: int, target, data_iter):
