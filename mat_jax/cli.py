@@ -6,6 +6,7 @@ Exit status, the same for every subcommand:
      mask, a config value the library refuses (the library's `ValueError` / `OSError` subclasses)
   2  usage error: unknown flags or config fields, a bad value or combination of flags (argparse's convention)
   3  `train` stopped after too many non-finite losses in a row (the last good checkpoint is kept)
+  4  `train`: a peer process of a multi-process run was lost (relaunch all processes to resume)
 Every error is one line on stderr, `mat-jax <cmd>: error: <what and which file/flag/key>`; `--traceback` shows the
 Python traceback instead. Anything else escaping a command is a bug and keeps its traceback.
 """
@@ -32,7 +33,7 @@ SUBCOMMANDS = (
     "sweep",
     "compare",
 )
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_PEER_LOST = 0, 1, 2, 3, 4
 # Commands whose real command-line runs re-execute once with huge-page malloc (mat_jax.runtime: long jobs on CPU).
 LONG_RUNNING = ("train", "sweep")
 

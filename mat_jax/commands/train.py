@@ -5,13 +5,17 @@
 Multi-host: pass --distributed (jax.distributed.initialize() auto-detects SLURM, TPU pods, ...) or the explicit
 --coordinator_address / --num_processes / --process_id (e.g. several processes on one machine). Exit status (the
 `mat-jax` convention): 0 when the run completed or was preempted (SIGTERM/SIGINT; a checkpoint was written), 1 when
-the config or data cannot be used, 2 for a usage error, 3 after too many non-finite losses.
+the config or data cannot be used, 2 for a usage error, 3 after too many non-finite losses, 4 when a peer process of
+a multi-process run was lost (within --heartbeat_timeout_s; the message names the last complete checkpoint, and
+relaunching all processes resumes from it). If process 0 is lost, jax ends the others itself (status 134).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 
+from mat_jax import cli
 from mat_jax.commands import UsageError
 
 HELP = "see `mat-jax train --help`"
@@ -45,6 +49,26 @@ def flag_values():
     flags.DEFINE_integer("num_processes", None, "Number of processes (with --coordinator_address).", flag_values=fv)
     flags.DEFINE_integer("process_id", None, "This process's index (with --coordinator_address).", flag_values=fv)
     flags.DEFINE_integer("num_cpu_devices", 0, "If > 0, simulate this many CPU devices per process.", flag_values=fv)
+    flags.DEFINE_integer(
+        "heartbeat_timeout_s",
+        100,
+        "Multi-process: a process that sends no heartbeat for this long counts as lost, and the others exit with "
+        "status 4 within about this time (jax's default; shorter notices a lost host sooner, too short mistakes a "
+        "stalled one for lost).",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "initialization_timeout_s",
+        300,
+        "Multi-process: how long each process waits at start-up for all to connect to the coordinator.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "shutdown_timeout_s",
+        300,
+        "Multi-process: how long a finished process waits for the others to finish too.",
+        flag_values=fv,
+    )
     return fv
 
 
@@ -95,20 +119,53 @@ def run(args: argparse.Namespace) -> int:
 
     if fv.num_cpu_devices > 0:
         jax.config.update("jax_num_cpu_devices", fv.num_cpu_devices)
-    distributed = fv.distributed or fv.coordinator_address is not None
-    if distributed:
-        jax.distributed.initialize(
-            coordinator_address=fv.coordinator_address, num_processes=fv.num_processes, process_id=fv.process_id
+    from mat_jax.train import hosts
+
+    watchdog = None
+    if fv.distributed or fv.coordinator_address is not None:
+        hosts.initialize(
+            fv.coordinator_address,
+            fv.num_processes,
+            fv.process_id,
+            heartbeat_timeout_s=fv.heartbeat_timeout_s,
+            initialization_timeout_s=fv.initialization_timeout_s,
+            shutdown_timeout_s=fv.shutdown_timeout_s,
         )
+        watchdog = hosts.PeerWatchdog(functools.partial(_peer_lost, fv)).start()
     from mat_jax.train import loop
 
     try:
         result = loop.train(config, fv.workdir)
-    except loop.NonFiniteLossError as e:
-        loop.log.error("%s", e)  # into train.log as well; mat_jax.cli reports it and exits 3
-        raise
-    finally:
-        if distributed:
-            jax.distributed.shutdown()
+    except BaseException as e:
+        if watchdog is not None:
+            # A collective with a lost peer fails (or hangs) before the service notices; blame this process only
+            # once every peer is known to be alive (else the watchdog reports the lost one and exits).
+            watchdog.confirm_peers(fv.heartbeat_timeout_s + 2 * hosts.WATCH_EVERY_S)
+        if isinstance(e, loop.NonFiniteLossError):
+            loop.log.error("%s", e)  # into train.log as well; mat_jax.cli reports it and exits 3
+        raise  # no jax shutdown: its barrier would wait for the other processes, which may be blocked in a step
+    if watchdog is not None:
+        watchdog.stop()
+        hosts.finish(fv.shutdown_timeout_s)
     loop.log.info("done: %s", result)
     return 0
+
+
+def _peer_lost(fv, lost: list[int], error) -> None:
+    """The watchdog's report (on its thread; the main thread may be blocked in a collective): say it, exit 4."""
+    import pathlib
+
+    import jax
+
+    from mat_jax.train import hosts
+
+    message = hosts.peer_lost_message(
+        lost,
+        error,
+        pathlib.Path(fv.workdir).absolute() / "checkpoints",
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+        heartbeat_timeout_s=fv.heartbeat_timeout_s,
+    )
+    hosts.log.error("%s", message)  # stderr, and train.log on process 0
+    hosts.exit_now(cli.EXIT_PEER_LOST)

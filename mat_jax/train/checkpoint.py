@@ -45,6 +45,14 @@ class _StateSnapshot(grain.DatasetIterator):
         raise TypeError("a saved iterator state cannot be restored into; restore into the live iterator")
 
 
+def complete_steps(directory: str | pathlib.Path) -> list[int]:
+    """The steps whose checkpoints were completely written, ascending (orbax writes each step in a temporary
+    directory and renames it once all processes are done, so an interrupted save is not among them). Reads the
+    directory only: no collective, callable from any one process at any time."""
+    directory = pathlib.Path(directory).absolute()
+    return sorted(ocp.utils.checkpoint_steps(directory)) if directory.is_dir() else []
+
+
 class Checkpointer:
     def __init__(self, directory: str | pathlib.Path, *, max_to_keep: int = 3, async_save: bool = True):
         self.directory = pathlib.Path(directory).absolute()  # orbax requires absolute paths

@@ -28,7 +28,7 @@ from mat_jax import viz
 from mat_jax.config import model_config
 from mat_jax.data import pipeline
 from mat_jax.models.config import MATConfig
-from mat_jax.train import evaluation, finetune, logs, programs, run_dir, sharding, steps
+from mat_jax.train import evaluation, finetune, hosts, logs, programs, run_dir, sharding, steps
 from mat_jax.train.checkpoint import Checkpointer
 from mat_jax.train.steps import recipe_from_config  # noqa: F401  (loop.recipe_from_config: the loop's entry)
 
@@ -157,6 +157,11 @@ class _Prefetch:
         self.prefetch()
         batch, self._ready = self._ready, None
         return batch
+
+    def peek(self):
+        """The batch the next `next()` returns, prefetched now (e.g. to compile the step for it)."""
+        self.prefetch()
+        return self._ready
 
     def get_state(self):
         return self._state if self._ready is not None else self.it.get_state()
@@ -313,6 +318,13 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
         return sharding.global_batch_from_local({k: local[k] for k in batch_keys}, mesh)
 
     batches = _Prefetch(data_iter, to_device)
+    main_step, r1_step = progs.main_step, progs.r1_step
+    if jax.process_count() > 1 and step < n_steps:  # see mat_jax.train.hosts: no process runs a step alone
+        todo = {"main": (main_step, (state, batches.peek(), vgg_params)), "r1": (r1_step, (state, batches.peek()))}
+        if sample_fn is not None:
+            todo["sample"] = (sample_fn, (state["ema"], *grid_in))
+        compiled = hosts.compile_together(todo, key=f"steps_compiled_from_{step}")
+        main_step, r1_step, sample_fn = compiled["main"], compiled["r1"], compiled.get("sample", sample_fn)
     status = "completed"
     if step == 0 and grid_every > 0:
         write_grid()
@@ -330,9 +342,9 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
             # array or Python scalar reaching a step, a state on the wrong sharding) fails here instead of
             # silently stalling every step.
             with jax.transfer_guard("disallow"):
-                state, metrics = progs.main_step(state, batch, vgg_params)
+                state, metrics = main_step(state, batch, vgg_params)
                 if "Dreg" in it_phases:
-                    state, m_r1 = progs.r1_step(state, batch)
+                    state, m_r1 = r1_step(state, batch)
                     metrics = {**metrics, **m_r1}
             step += 1
             timer.tick()
