@@ -114,4 +114,10 @@ def test_module_entry_points():
 
 def test_readme_documents_the_exit_codes():
     rows = dict(re.findall(r"^\| `(\d)` \| (.+?) \|$", open(README).read(), re.M))
-    assert sorted(int(k) for k in rows) == [cli.EXIT_OK, cli.EXIT_ERROR, cli.EXIT_USAGE, cli.EXIT_DIVERGED]
+    assert sorted(int(k) for k in rows) == [
+        cli.EXIT_OK,
+        cli.EXIT_ERROR,
+        cli.EXIT_USAGE,
+        cli.EXIT_DIVERGED,
+        cli.EXIT_PEER_LOST,
+    ]

@@ -75,22 +75,29 @@ def test_resume_from_state_in_process(folder):
     _assert_batches_equal(_take(it2, 4), expected)
 
 
-def test_hosts_see_disjoint_shards_whose_union_is_the_global_batch(folder):
+@pytest.mark.parametrize("n_hosts", [2, 4])
+def test_hosts_see_disjoint_shards_that_together_make_each_epoch(folder, n_hosts):
+    """Per-host iterators (process_index/process_count as arguments, as jax.distributed would give them) over two
+    epochs of 12 records: within an epoch no record is seen twice by any host or by two hosts, the hosts together
+    see all 12, and host p's batch k is the single-host batch k's rows p, p+n, ..."""
     cfg = _cfg(folder)
     single, _ = pipeline.make_train_iterator(cfg, seed=5, global_batch_size=4, process_index=0, process_count=1)
     hosts = [
-        pipeline.make_train_iterator(cfg, seed=5, global_batch_size=4, process_index=p, process_count=2)[0]
-        for p in (0, 1)
+        pipeline.make_train_iterator(cfg, seed=5, global_batch_size=4, process_index=p, process_count=n_hosts)[0]
+        for p in range(n_hosts)
     ]
-    glob = _take(single, 3)  # one epoch
-    per_host = [_take(h, 3) for h in hosts]
-    seen = [set(np.concatenate([b["index"] for b in hb]).tolist()) for hb in per_host]
-    assert seen[0].isdisjoint(seen[1]) and seen[0] | seen[1] == set(range(12))
-    for k in range(3):
-        assert per_host[0][k]["image"].shape == (2, R, R, 3)
-        for p in (0, 1):
+    glob = _take(single, 6)  # two epochs of 3 batches
+    per_host = [_take(h, 6) for h in hosts]
+    for epoch in (slice(0, 3), slice(3, 6)):
+        ids = [np.concatenate([b["index"] for b in hb[epoch]]).tolist() for hb in per_host]
+        assert all(len(i) == 12 // n_hosts for i in ids)
+        flat = [r for i in ids for r in i]
+        assert len(set(flat)) == len(flat) and set(flat) == set(range(12))  # disjoint, and complete
+    for k in range(6):
+        for p in range(n_hosts):
+            assert per_host[p][k]["image"].shape == (4 // n_hosts, R, R, 3)
             for key in ("image", "mask", "index"):
-                np.testing.assert_array_equal(per_host[p][k][key], glob[k][key][p::2])
+                np.testing.assert_array_equal(per_host[p][k][key], glob[k][key][p::n_hosts])
     with pytest.raises(ValueError, match="not divisible by process_count=3"):
         pipeline.make_train_iterator(cfg, seed=5, global_batch_size=4, process_index=0, process_count=3)
 

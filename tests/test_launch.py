@@ -200,3 +200,14 @@ def test_install_script_in_a_fresh_venv(tmp_path):
         text=True,
     )
     assert out.stdout.strip() == importlib.metadata.version("jax"), out.stderr
+
+
+def test_readme_timeout_table_matches_the_train_flags():
+    """launch/README.md's table of jax.distributed timeouts states the defaults of `mat-jax train`'s flags."""
+    from mat_jax.commands import train
+
+    rows = re.findall(r"^\| `--(\w+)` \| (\d+) \|", (REPO / "launch" / "README.md").read_text(), re.M)
+    fv = train.flag_values()
+    assert {name for name, _ in rows} == {"heartbeat_timeout_s", "initialization_timeout_s", "shutdown_timeout_s"}
+    for name, default in rows:
+        assert fv[name].default == int(default), name

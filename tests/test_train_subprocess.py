@@ -1,9 +1,12 @@
 """The training command as separate processes: kill -9 right after a checkpoint then resume (bit-identical to an
-uninterrupted run), SIGTERM (checkpoint, exit 0, resume), and two local processes (jax.distributed on 127.0.0.1,
-gloo) training and saving, resumed by a single process. Marked slow: each process compiles the steps."""
+uninterrupted run), SIGTERM (checkpoint, exit 0, resume), two local processes (jax.distributed on 127.0.0.1, gloo)
+training and saving, resumed by a single process, and one of two processes killed with SIGKILL: the survivor exits
+4 within the heartbeat timeout naming the last complete checkpoint, and relaunching both resumes from it. Marked
+slow: each process compiles the steps."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,6 +19,7 @@ import numpy as np
 import pytest
 from train_helpers import MICRO_OVERRIDES, REPO, TINY, micro_config, subprocess_env, tree_equal
 
+from mat_jax import cli
 from mat_jax.train import checkpoint, loop, programs, sharding
 
 pytestmark = [
@@ -113,39 +117,48 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_train_and_save_then_one_process_resumes(tmp_path):
-    wd = tmp_path / "mp"
+def _start_processes(wd, n, *overrides, logs, extra=()):
+    """n local processes of one run (jax.distributed on 127.0.0.1, 2 simulated CPU devices each) -> (processes,
+    their output files under `logs`)."""
     port = _free_port()
     env = subprocess_env()
     env.pop("XLA_FLAGS")  # each process simulates 2 CPU devices via --num_cpu_devices
-    procs = [
-        subprocess.Popen(
-            _cmd(
-                wd,
-                "train.total_steps=2",
-                extra=(
-                    f"--coordinator_address=127.0.0.1:{port}",
-                    "--num_processes=2",
-                    f"--process_id={i}",
-                    "--num_cpu_devices=2",
-                ),
-            ),
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    outs = []
-    for p in procs:
-        try:
-            outs.append(p.communicate(timeout=TIMEOUT)[0])
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            raise
+    logs.mkdir(parents=True, exist_ok=True)
+    outs = [logs / f"process_{i}.log" for i in range(n)]
+    procs = []
+    for i in range(n):
+        flags = (f"--coordinator_address=127.0.0.1:{port}", f"--num_processes={n}", f"--process_id={i}")
+        with open(outs[i], "w") as out:
+            procs.append(
+                subprocess.Popen(
+                    _cmd(wd, *overrides, extra=(*flags, "--num_cpu_devices=2", *extra)),
+                    env=env,
+                    cwd=REPO,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+    return procs, outs
+
+
+def _wait_all(procs, outs, timeout) -> list[str]:
+    """Wait for every process (all killed if one overruns `timeout`) -> their outputs."""
+    try:
+        for p in procs:
+            p.wait(timeout)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(30)
+    return [o.read_text() for o in outs]
+
+
+def test_two_processes_train_and_save_then_one_process_resumes(tmp_path):
+    wd = tmp_path / "mp"
+    procs, outs = _start_processes(wd, 2, "train.total_steps=2", logs=tmp_path / "logs")
+    outs = _wait_all(procs, outs, TIMEOUT)
     assert [p.returncode for p in procs] == [0, 0], "\n----\n".join(o[-3000:] for o in outs)
     assert "over 4 devices (2 processes)" in outs[0]
     assert {"process_0-of-2.json", "process_1-of-2.json"} <= set(os.listdir(wd / "checkpoints" / "2" / "data_iter"))
@@ -154,3 +167,38 @@ def test_two_processes_train_and_save_then_one_process_resumes(tmp_path):
     text = (wd / "train.log").read_text()
     assert "resuming from checkpoint step 2 (0.016 kimg, saved by 2 process(es) on 4 device(s))" in text
     assert "positioned at batch 2 from the metadata" in text
+
+
+def test_one_of_two_processes_killed_survivor_exits_naming_the_last_checkpoint_and_both_resume_from_it(tmp_path):
+    wd, hb = tmp_path / "mp_kill", 20
+    procs, outs = _start_processes(
+        wd, 2, "train.total_steps=1000", logs=tmp_path / "first", extra=(f"--heartbeat_timeout_s={hb}",)
+    )
+    try:
+        _wait_for(lambda: (wd / "checkpoints" / "2" / "_CHECKPOINT_METADATA").is_file(), procs[0], TIMEOUT, "ckpt 2")
+        procs[1].send_signal(signal.SIGKILL)
+        procs[0].wait(hb + 60)  # bounded: the heartbeat timeout, then the watchdog's next poll
+    finally:
+        survivor = _wait_all(procs, outs, 30)[0]  # kills anything still running
+    assert procs[1].returncode == -signal.SIGKILL
+    assert procs[0].returncode == cli.EXIT_PEER_LOST, survivor[-3000:]
+    steps = checkpoint.complete_steps(wd / "checkpoints")
+    last = steps[-1]
+    said = (
+        f"a peer process was lost: process 1 of 2 (no heartbeat for --heartbeat_timeout_s={hb} s, or it exited); "
+        f"process 0 stops too. The last complete checkpoint is step {last} in {wd / 'checkpoints'}. Relaunch all 2 "
+        "processes with the same command to resume from it"
+    )
+    assert said in survivor and said in (wd / "train.log").read_text()
+    state, meta = _state(wd, last)  # the newest complete checkpoint is whole: it restores
+    assert int(state["step"]) == meta["step"] == meta["data_batches"] == last
+
+    procs, outs = _start_processes(wd, 2, f"train.total_steps={last + 2}", logs=tmp_path / "second")
+    outs = _wait_all(procs, outs, TIMEOUT)
+    assert [p.returncode for p in procs] == [0, 0], "\n----\n".join(o[-3000:] for o in outs)
+    text = (wd / "train.log").read_text()
+    assert f"resuming from checkpoint step {last} ({last * 8 / 1000:.3f} kimg, saved by 2 process(es)" in text
+    assert "from the metadata" not in text  # each process's own data-iterator state was in the checkpoint
+    rows = [json.loads(line)["step"] for line in (wd / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-2:] == [last + 1, last + 2]
+    assert checkpoint.complete_steps(wd / "checkpoints")[-1] == last + 2

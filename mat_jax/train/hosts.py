@@ -2,13 +2,14 @@
 one, a watchdog that stops a process whose peer was lost, and an orderly end.
 
 What happens without this (jax 0.10, measured with two local CPU processes, one killed with SIGKILL mid-run): the
-survivor blocks in the step's collective until the coordination service misses the dead process's heartbeats
-(`heartbeat_timeout_s`), then jax aborts it from C++ ("Terminating process because the JAX distributed service
-detected fatal errors...", SIGABRT, exit status 134): bounded, but nothing reaches train.log and nothing says which
-checkpoint to resume from. Here the service runs with jax's recoverability on (`jax_enable_recoverability`: a lost
-process is reported, not fatal to the others) and `PeerWatchdog` turns the report into a clear message and an exit.
-The price of recoverability is that jax's shutdown barrier no longer holds the processes together, so `finish` does
-it: a barrier, then every other process disconnects before process 0 stops the service.
+survivor blocks in the step's collective (or fails out of it, "Gloo ... Connection closed by peer", and then blocks in
+jax.distributed.shutdown) until the coordination service misses the dead process's heartbeats (`heartbeat_timeout_s`),
+then jax aborts it from C++ ("Terminating process because the JAX distributed service detected fatal errors...",
+SIGABRT, exit status 134): bounded, but nothing reaches train.log and nothing says which checkpoint to resume from.
+Here the service runs with jax's recoverability on (`jax_enable_recoverability`: a lost process is reported, not
+fatal to the others) and `PeerWatchdog` turns the report into a clear message and an exit. The price of
+recoverability is that jax's shutdown barrier no longer holds the processes together, so `finish` does it: a
+barrier, then every other process disconnects before process 0 stops the service.
 
 If process 0 itself is lost, the service is gone with it and jax aborts the others at once from C++ (the message
 above, exit status 134); the message of this module then cannot be printed, and relaunching resumes all the same.
@@ -99,14 +100,18 @@ class PeerWatchdog:
         self._stop.set()
 
     def confirm_peers(self, timeout_s: float) -> bool:
-        """Wait for a poll that starts after this call: True if it found every process alive; False if a lost one
-        was reported (to `on_lost`, which normally exits first) or after `timeout_s`. The main thread calls it when
-        a step fails: a collective with a dead peer fails (or hangs) before the service has noticed the death, and
-        the poll returns once it has (within the heartbeat timeout)."""
+        """Wait for a poll that starts after this call: True if it found every process alive; False after
+        `timeout_s`, or once a lost process was reported and `on_lost` has run (in `mat-jax train` it has ended the
+        process by then, so nothing of the failing main thread gets printed). The main thread calls it when a step
+        fails: a collective with a dead peer fails (or hangs) before the service has noticed the death, and the
+        poll returns once it has (within the heartbeat timeout)."""
         with self._polled:
             target = self._all_alive_polls + 2  # the poll in flight may have started before the failure
             self._polled.wait_for(lambda: self._reported or self._all_alive_polls >= target, timeout_s)
-            return not self._reported and self._all_alive_polls >= target
+            reported = self._reported
+        if reported:
+            self._thread.join(timeout_s)
+        return not reported and self._all_alive_polls >= target
 
     def _run(self) -> None:
         while not self._stop.is_set():
