@@ -1,15 +1,21 @@
-"""Multi-process plumbing on its own (one process, no jax.distributed): the peer watchdog's verdicts, the message a
-survivor prints, complete checkpoints only, programs compiled ahead of time. The real thing, two processes and a
-SIGKILL: tests/test_train_subprocess.py."""
+"""Multi-process plumbing: the peer watchdog's verdicts (scripted polls), the message a survivor prints, complete
+checkpoints only, programs compiled ahead of time; then two real processes (jax.distributed on 127.0.0.1, a
+collective per step, no model) ending in order, and one of them killed. With the training loop, two processes and a
+SIGKILL: tests/test_train_subprocess.py (slow)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from train_helpers import REPO, free_port, subprocess_env
 
 from mat_jax.train import hosts
 from mat_jax.train.checkpoint import Checkpointer, complete_steps
@@ -109,3 +115,72 @@ def test_compiled_together_programs_compute_the_same_and_refuse_other_shapes():
     assert float(compiled["f"](x, x)) == float(f(x, x)) == float(np.sum(np.arange(6.0) ** 2))
     with pytest.raises(TypeError):
         compiled["f"](x[:1], x[:1])
+
+
+_PEER = r"""
+import sys, time
+import jax, numpy as np
+from jax.experimental import multihost_utils
+from mat_jax.train import hosts
+
+pid, port, steps = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+jax.config.update("jax_num_cpu_devices", 1)
+hosts.initialize(f"127.0.0.1:{port}", 2, pid, heartbeat_timeout_s=5, initialization_timeout_s=60, shutdown_timeout_s=60)
+
+def on_lost(lost, error):
+    print(f"LOST {lost} {error}", flush=True)
+    hosts.exit_now(4)
+
+with hosts.watched(on_lost, heartbeat_timeout_s=5):  # as `mat-jax train` runs the loop
+    for i in range(steps):  # a collective per step, as in training
+        total = int(np.sum(multihost_utils.process_allgather(np.int32(pid + 1))))
+        print(f"step {i} {total}", flush=True)
+        time.sleep(0.1)
+hosts.finish(60)
+print("finished", flush=True)
+"""
+
+
+def _peers(steps):
+    env = subprocess_env()
+    env.pop("XLA_FLAGS")
+    port = str(free_port())
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", _PEER, str(i), port, str(steps)],  # -c, cwd REPO: imports this checkout
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+
+
+def _outputs(procs, timeout=120):
+    try:
+        return [p.communicate(timeout=timeout)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+
+
+def test_two_processes_end_in_order_and_a_killed_one_is_reported():
+    """Real jax.distributed on 127.0.0.1 (no model): both processes finish with status 0 through `finish` (with
+    recoverability on, process 0 must not stop the service before the other has left); then, with process 1 killed
+    mid-run, process 0's watchdog reports it (the heartbeat timeout is 5 s) and the process exits 4."""
+    procs = _peers(5)
+    outs = _outputs(procs)
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert all("step 4 3" in o and o.rstrip().endswith("finished") for o in outs), outs
+
+    procs = _peers(10**6)
+    deadline = time.time() + 120
+    while "step 3 " not in (line := procs[1].stdout.readline()) and time.time() < deadline:
+        assert line, "process 1 ended before step 3"
+    procs[1].send_signal(signal.SIGKILL)
+    outs = _outputs(procs, timeout=60)
+    assert procs[0].returncode == 4, outs[0][-2000:]
+    assert "LOST [1] None" in outs[0]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from train_helpers import MICRO_OVERRIDES, REPO, TINY, micro_config, subprocess_env, tree_equal
+from train_helpers import MICRO_OVERRIDES, REPO, TINY, free_port, micro_config, subprocess_env, tree_equal
 
 from mat_jax import cli
 from mat_jax.train import checkpoint, loop, programs, sharding
@@ -111,16 +110,10 @@ def test_sigterm_saves_exits_zero_and_resumes(tmp_path):
     assert f"resuming from checkpoint step {steps_done}" in (wd / "train.log").read_text()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_processes(wd, n, *overrides, logs, extra=()):
     """n local processes of one run (jax.distributed on 127.0.0.1, 2 simulated CPU devices each) -> (processes,
     their output files under `logs`)."""
-    port = _free_port()
+    port = free_port()
     env = subprocess_env()
     env.pop("XLA_FLAGS")  # each process simulates 2 CPU devices via --num_cpu_devices
     logs.mkdir(parents=True, exist_ok=True)

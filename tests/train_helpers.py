@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import pathlib
+import socket
 
 import jax
 import numpy as np
@@ -33,6 +34,13 @@ MICRO_OVERRIDES = (
 
 def micro_config(*overrides: str):
     return load_config(TINY, [*MICRO_OVERRIDES, *overrides])
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a local jax.distributed coordinator)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def subprocess_env(**extra: str) -> dict:

@@ -13,6 +13,7 @@ relaunching all processes resumes from it). If process 0 is lost, jax ends the o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 
 from mat_jax import cli
@@ -121,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
         jax.config.update("jax_num_cpu_devices", fv.num_cpu_devices)
     from mat_jax.train import hosts
 
-    watchdog = None
-    if fv.distributed or fv.coordinator_address is not None:
+    distributed = fv.distributed or fv.coordinator_address is not None
+    if distributed:
         hosts.initialize(
             fv.coordinator_address,
             fv.num_processes,
@@ -131,21 +132,21 @@ def run(args: argparse.Namespace) -> int:
             initialization_timeout_s=fv.initialization_timeout_s,
             shutdown_timeout_s=fv.shutdown_timeout_s,
         )
-        watchdog = hosts.PeerWatchdog(functools.partial(_peer_lost, fv)).start()
     from mat_jax.train import loop
 
-    try:
-        result = loop.train(config, fv.workdir)
-    except BaseException as e:
-        if watchdog is not None:
-            # A collective with a lost peer fails (or hangs) before the service notices; blame this process only
-            # once every peer is known to be alive (else the watchdog reports the lost one and exits).
-            watchdog.confirm_peers(fv.heartbeat_timeout_s + 2 * hosts.WATCH_EVERY_S)
-        if isinstance(e, loop.NonFiniteLossError):
+    watch = (
+        hosts.watched(functools.partial(_peer_lost, fv), heartbeat_timeout_s=fv.heartbeat_timeout_s)
+        if distributed
+        else contextlib.nullcontext()
+    )
+    with watch:
+        try:
+            result = loop.train(config, fv.workdir)
+        except loop.NonFiniteLossError as e:
             loop.log.error("%s", e)  # into train.log as well; mat_jax.cli reports it and exits 3
-        raise  # no jax shutdown: its barrier would wait for the other processes, which may be blocked in a step
-    if watchdog is not None:
-        watchdog.stop()
+            raise
+    # An error leaves without jax's shutdown: its barrier would wait for the others, which may be blocked in a step.
+    if distributed:
         hosts.finish(fv.shutdown_timeout_s)
     loop.log.info("done: %s", result)
     return 0

@@ -24,6 +24,7 @@ coordination service (which waits as long as it is told) starts every process's 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -129,6 +130,21 @@ class PeerWatchdog:
                 self.on_lost(sorted(lost), error)
                 return
             self._stop.wait(self.every_s)
+
+
+@contextlib.contextmanager
+def watched(on_lost, *, heartbeat_timeout_s: int):
+    """Run the body under a `PeerWatchdog(on_lost)`. If the body raises, the error is let through only once every
+    peer is known to be alive: a collective with a lost peer fails (or hangs) before the service notices the loss,
+    and then the watchdog reports it (`on_lost`, which exits in `mat-jax train`) instead of this process's error."""
+    dog = PeerWatchdog(on_lost).start()
+    try:
+        yield dog
+    except BaseException:
+        dog.confirm_peers(heartbeat_timeout_s + 2 * WATCH_EVERY_S)
+        raise
+    finally:
+        dog.stop()
 
 
 def peer_lost_message(
