@@ -107,7 +107,7 @@ def _delta(s: dict | None) -> str:
 def table(summary: dict) -> list[str]:
     """The Markdown rows of the comparison table."""
     ms = summary["metrics"]
-    head = ["variant", "seeds", "differs from baseline", "G params", "step time (s)", "peak memory"]
+    head = ["variant", "seeds", "differs from baseline", "G params", "step time (s)", "peak memory (GiB)"]
     head += [x for m in ms for x in (m, f"Δ {m}")]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for v in summary["variants"]:
@@ -181,8 +181,9 @@ def markdown(summary: dict, plots: list[pathlib.Path], strip: pathlib.Path | Non
         "",
         f"Baseline: `{summary['baseline']}`. Metrics are each run's final evaluation report, mean ± sample std "
         "(ddof 1) over the variant's seeds (no std with one seed); Δ = variant mean − baseline mean. Step time: "
-        "median `perf/step_time_last_s` of metrics.jsonl (the iteration alone) without the first logged interval "
-        "(compile), averaged over seeds; peak memory: n/a unless the runs log `perf/peak_memory*`. G params from "
+        "median `perf/step_time_s` of metrics.jsonl (wall time per iteration of a logged interval) without the first "
+        "interval (compile), averaged over seeds; peak memory: the largest `perf/peak_memory*` logged, max over seeds "
+        "(the device's peak on GPU/TPU, the process's peak RSS on CPU; n/a for runs that log none). G params from "
         "the run's model_config.json.",
         "",
     ]

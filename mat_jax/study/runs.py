@@ -123,17 +123,19 @@ def check_protocols(runs: list[Run]) -> dict | None:
 
 
 def step_time(run: Run) -> float | None:
-    """Median seconds per iteration: `perf/step_time_last_s` of metrics.jsonl (the iteration itself, from fetching
-    the batch to its metrics on the host, averaged over a logged interval; evaluation, grids and checkpoints are
-    not in it), leaving out the first logged interval, which holds the compile (unless it is the only one)."""
-    key = "perf/step_time_last_s"
+    """Median seconds per iteration: `perf/step_time_s` of metrics.jsonl (wall time of a logged interval over its
+    iterations; the loop never waits on the device between log steps, so this is the device's pace), leaving out the
+    first logged interval, which holds the compile (unless it is the only one). The median leaves out the intervals
+    that also held a sample grid, a checkpoint or an evaluation."""
+    key = "perf/step_time_s"
     values = [r[key] for r in run.metrics if isinstance(r.get(key), (int, float))]
     values = values[1:] if len(values) > 1 else values
     return float(np.median(values)) if values else None
 
 
 def peak_memory(run: Run) -> float | None:
-    """The largest `perf/peak_memory*` value logged, or None (the training loop does not log one today)."""
+    """The largest `perf/peak_memory*` value logged (GiB; the device's peak on GPU/TPU, the process's peak RSS on
+    CPU: train/logs.peak_memory), or None for runs that logged none."""
     values = [v for r in run.metrics for k, v in r.items() if k.startswith("perf/peak_memory")]
     return float(max(values)) if values else None
 

@@ -9,9 +9,11 @@ import json
 import logging
 import math
 import pathlib
+import resource
 import sys
 import time
 
+import jax
 import numpy as np
 
 from mat_jax import viz
@@ -106,6 +108,17 @@ class Writer:
             self.tb.close()
         if self.jsonl is not None:
             self.jsonl.close()
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak memory so far, GiB: the largest `peak_bytes_in_use` of this process's devices (GPU/TPU) as
+    `perf/peak_memory_gb`; the CPU backend keeps no memory stats, so there the process's peak RSS as
+    `perf/peak_memory_rss_gb`. `mat-jax compare` reads either."""
+    stats = [d.memory_stats() or {} for d in jax.local_devices()]
+    peaks = [s["peak_bytes_in_use"] for s in stats if "peak_bytes_in_use" in s]
+    if peaks:
+        return {"perf/peak_memory_gb": max(peaks) / 2**30}
+    return {"perf/peak_memory_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30}
 
 
 class Timer:

@@ -302,7 +302,7 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
     stop = _StopFlag().install()
     timer = logs.Timer()
     pending: list[dict] = []  # metrics of the steps since the last log step, still on the devices
-    streak, streak_start = 0, None
+    streak, streak_start, failure = 0, None, None  # failure: (streak, first, last iteration) once it is too long
     log_every = max(int(config.logging.log_every_steps), 1)
     grid_every = int(config.logging.grid_every_steps)
     ckpt_every = int(config.checkpoint.every_steps)
@@ -371,18 +371,13 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
                         bad,
                     )
                     if streak >= int(config.train.max_consecutive_nonfinite):
-                        ckpt.wait()
-                        last = ckpt.latest_step()
-                        raise NonFiniteLossError(
-                            f"{streak} consecutive iterations ({streak_start}..{item['step'] - 1}) had non-finite "
-                            f"losses (train.max_consecutive_nonfinite={config.train.max_consecutive_nonfinite}); "
-                            f"their updates were skipped. Last checkpoint: step {last} in {ckpt.directory} (intact; "
-                            "a restart resumes from it). Check the data around these iterations and the learning rates."
-                        )
+                        failure = (streak, streak_start, item["step"] - 1)
+                        break  # the rows read so far are still written below, then the run stops
                 pending = []
                 scalars = {
                     **_mean_metrics(rows),
                     **timer.read(recipe.global_batch),
+                    **logs.peak_memory(),
                     **lr_scalars,
                     "progress/kimg": step * recipe.global_batch / 1000,
                     "nonfinite/skipped_total": float(sharding.to_host(state["skipped"])),
@@ -391,6 +386,16 @@ def train(config, workdir: str | pathlib.Path, *, batch_transform=None) -> dict:
                 writer.progress(
                     step, {"G": scalars.get("G/total", float("nan")), "D": scalars.get("D/total", float("nan"))}
                 )
+                if failure is not None:
+                    ckpt.wait()
+                    n_bad, first, last_bad = failure
+                    raise NonFiniteLossError(
+                        f"{n_bad} consecutive iterations ({first}..{last_bad}) had non-finite "
+                        f"losses (train.max_consecutive_nonfinite={config.train.max_consecutive_nonfinite}); "
+                        f"their updates were skipped. Last checkpoint: step {ckpt.latest_step()} in {ckpt.directory} "
+                        "(intact; a restart resumes from it). Check the data around these iterations and the learning "
+                        "rates."
+                    )
             if grid_every > 0 and step % grid_every == 0:
                 write_grid()
             if save_now:
