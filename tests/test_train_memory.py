@@ -1,6 +1,7 @@
 """The memory knobs compute the plain step: model.remat ('transformer', 'all') and train.grad_accum_steps give the
 losses, gradients (through Adam's update) and new parameters of the plain big-batch step within float tolerance (one
-device, the micro config: 2 iterations, the first with lazy R1); bf16 compute tracks float32 over 20 iterations (slow)."""
+device, the micro config: 2 iterations, the first with lazy R1); bf16 compute tracks float32 over 20
+iterations (slow)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def test_bf16_losses_track_float32_over_20_iterations():
     for dt in ("float32", "bfloat16"):
         r = dataclasses.replace(recipe, compute_dtype=dt)
         runs[dt] = run_steps(programs.build(r, _mesh1(), 16384), host, batches, r)
-    (s32, rows32), (s16, rows16) = runs["float32"], runs["bfloat16"]
+    (_, rows32), (s16, rows16) = runs["float32"], runs["bfloat16"]
     assert all(r["finite"] == 1.0 for r in rows16 + rows32)
     for k, band in BF16_BAND.items():
         a = np.array([float(r[k]) for r in rows32])
