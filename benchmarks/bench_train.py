@@ -83,10 +83,10 @@ def run_case(
                 final, stage1, _ = steps_mod.run_generator(
                     rec, {"params": gp, "buffers": g["buffers"]}, batch["image"], batch["mask"], k_g
                 )
-                lf, lf1 = steps_mod._d_logits(rec, dp, final, batch["mask"], stage1)
-                lr, lr1 = steps_mod._d_logits(rec, dp, batch["image"], batch["mask"], batch["image"])
+                fake = steps_mod._d_logits(rec, dp, final, batch["mask"], stage1)  # {branch: [B, 1]}
+                real = steps_mod._d_logits(rec, dp, batch["image"], batch["mask"], batch["image"])
                 sp = jax.nn.softplus
-                return jnp.mean(sp(-lf) + sp(-lf1)) + jnp.mean(sp(lr) + sp(lr1))
+                return sum(jnp.mean(sp(-fake[b])) + jnp.mean(sp(real[b])) for b in fake)
 
             return jax.grad(loss, argnums=(0, 1))(g["params"], d["params"])
 

@@ -1,6 +1,7 @@
 """The numpy layout table equals the Flax variable tree (`jax.eval_shape` of `init`) for every architecture the
 JAX model builds: the official networks at 128/256/512 and non-official configurations (tiny, conditional,
-no style manipulation, full attention, pre-LN residual blocks, no shifted windows, wider mbstd, ...)."""
+no style manipulation, full attention, pre-LN residual blocks, no shifted windows, wider mbstd, single stage, no
+stage-1 D branch, ...)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,13 @@ CONFIGS = {
     "G-prenorm": ("G", lambda: _tiny().replace(block="prenorm_residual", attention="window", mask_update="none")),
     "G-unshifted": ("G", lambda: _tiny().replace(shifted_windows=False)),
     "G-linear-patch": ("G", lambda: _tiny().replace(stage1_embed="linear_patch")),
+    "G-single-stage": ("G", lambda: _tiny().replace(stages=1, d_stage1=False)),
+    "G-single-stage-c3-no-smm": (
+        "G",
+        lambda: _tiny().replace(stages=1, d_stage1=False, c_dim=3, style_manipulation=False),
+    ),
+    "D-no-stage1": ("D", lambda: _tiny().replace(d_stage1=False)),
+    "D-no-stage1-c3": ("D", lambda: _tiny().replace(d_stage1=False, c_dim=3)),
     "G-small": ("G", lambda: MATConfig(**_SMALL, stage1_mlp_ratio=1.5, stage1_masked_layers=1, img_channels=1)),
     "D-mbstd2": ("D", lambda: MATConfig(**_SMALL, mbstd_num_channels=2, img_channels=1)),
     "D-mbstd0": ("D", lambda: _tiny().replace(mbstd_num_channels=0)),

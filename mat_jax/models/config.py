@@ -53,7 +53,15 @@ class MATConfig:
     block: str = "adjusted"  # 'adjusted' (no LN, concat+fuse) | 'prenorm_residual' (LN + residuals).
     shifted_windows: bool = True  # Shift odd blocks by window/2 (Swin).
     style_manipulation: bool = True  # The two Bernoulli(0.5) noise-mixing maps (SMM).
+    # ---- stages ----
+    # 2: the official coarse-to-fine generator (stage 2, the StyleGAN2-like network of synthesis.py, refines stage 1) |
+    # 1: single stage: the output is stage 1's composite; stage 2 is not built (no enc / dec / to_style / stage-2
+    # to_square params, no noise_const buffers) and the generator returns (stage 1, stage 1).
+    stages: int = 2
     # ---- discriminator ----
+    # True: the official second branch (Dis_stg1, fc0_stg1, fc1_stg1; half width) judges stage 1's image with its own
+    # adversarial loss and R1 term | False: D has the main branch only (no stage-1 loss, no stage-1 R1 term).
+    d_stage1: bool = True
     mbstd_group_size: int = 4  # Official constructor default (training uses min(8, per-device batch)).
     mbstd_num_channels: int = 1
     # ---- execution (not architecture: same weights, same function up to float rounding) ----
@@ -160,5 +168,13 @@ def validate(cfg: MATConfig) -> None:
         raise ValueError(f"remat must be one of {REMAT_LEVELS}, got {cfg.remat!r}")
     if cfg.block not in BLOCK_KINDS:
         raise ValueError(f"block must be one of {BLOCK_KINDS}, got {cfg.block!r}")
+    if cfg.stages not in (1, 2):
+        raise ValueError(f"stages must be 1 (stage 1 alone) or 2 (stage 2 refines stage 1), got {cfg.stages!r}")
+    if cfg.stages == 1 and cfg.d_stage1:
+        raise ValueError(
+            "model.stages=1 with model.d_stage1=True is impossible: a single-stage generator's output is stage 1's "
+            "image, so a stage-1 D branch would judge the same image as the main branch; set model.d_stage1=False "
+            "(or model.stages=2)"
+        )
     if cfg.channel_base // r < 1:
         raise ValueError(f"channel_base={cfg.channel_base} gives no channels at resolution {r}")

@@ -1,4 +1,5 @@
-"""The two-branch MAT discriminator (full branch on the output, half-width branch on stage 1)."""
+"""The two-branch MAT discriminator (full branch on the output, half-width branch on stage 1; the second branch is
+absent with cfg.d_stage1 = False)."""
 
 from __future__ import annotations
 
@@ -82,7 +83,8 @@ def _branch(cfg: MATConfig, prefix: str, div: int, x: jax.Array, shards: int) ->
 
 
 class Discriminator(nn.Module):
-    """(images, masks, images_stg1, c) -> (logit [B,1], logit_stg1 [B,1]). masks: 1 = known, 0 = hole."""
+    """(images, masks, images_stg1, c) -> (logit [B,1], logit_stg1 [B,1] or None without the stage-1 branch).
+    masks: 1 = known, 0 = hole."""
 
     cfg: MATConfig
 
@@ -93,7 +95,8 @@ class Discriminator(nn.Module):
     @nn.compact
     def __call__(self, images, masks, images_stg1, c=None, return_features=False, mbstd_shards: int = 1):
         """images [B, R, R, 3] in [-1, 1], masks [B, R, R, 1] (1 = known), images_stg1 [B, R, R, 3], c [B, c_dim]
-        -> (logits [B, 1], stage-1 logits [B, 1]) (and the features with return_features).
+        -> (logits [B, 1], stage-1 logits [B, 1]) (and the features with return_features). With cfg.d_stage1 =
+        False there is no stage-1 branch: images_stg1 is not read (None is fine) and the stage-1 logits are None.
 
         mbstd_shards: compute the minibatch-std statistic per contiguous batch shard (set it to the
         number of data-parallel devices to reproduce the official per-GPU statistic)."""
@@ -103,16 +106,23 @@ class Discriminator(nn.Module):
         out_dim = 1 if cmap_dim == 0 else cmap_dim
         feat = _branch(cfg, "Dis", 1, jnp.concatenate([masks - 0.5, images], axis=-1), mbstd_shards)
         x = self._head(feat, EqDense(c4, act="lrelu", name="fc0"), EqDense(out_dim, name="fc1"))
-        feat1 = _branch(cfg, "Dis_stg1", 2, jnp.concatenate([masks - 0.5, images_stg1], axis=-1), mbstd_shards)
-        x1 = self._head(feat1, EqDense(c4 // 2, act="lrelu", name="fc0_stg1"), EqDense(out_dim, name="fc1_stg1"))
+        feat1 = x1 = None
+        if cfg.d_stage1:
+            feat1 = _branch(cfg, "Dis_stg1", 2, jnp.concatenate([masks - 0.5, images_stg1], axis=-1), mbstd_shards)
+            x1 = self._head(feat1, EqDense(c4 // 2, act="lrelu", name="fc0_stg1"), EqDense(out_dim, name="fc1_stg1"))
         if cfg.c_dim > 0:
             if c is None:
                 raise ValueError(f"this discriminator is conditional (c_dim={cfg.c_dim}); pass c")
             cmap = MappingNet(
                 0, cfg.c_dim, cmap_dim, None, cfg.mapping_layers, cfg.mapping_lr_multiplier, None, name="mapping"
             )(None, c)
-            x = jnp.sum(x * cmap, axis=1, keepdims=True) * (1 / cmap_dim**0.5)
-            x1 = jnp.sum(x1 * cmap, axis=1, keepdims=True) * (1 / cmap_dim**0.5)
+
+            def project(t):  # [B, cmap_dim] -> [B, 1]: the projection onto the label embedding
+                return jnp.sum(t * cmap, axis=1, keepdims=True) * (1 / cmap_dim**0.5)
+
+            x = project(x)
+            x1 = None if x1 is None else project(x1)
         if return_features:
-            return x, x1, {"Dis_out": feat, "Dis_stg1_out": feat1}
+            feats = {"Dis_out": feat} if feat1 is None else {"Dis_out": feat, "Dis_stg1_out": feat1}
+            return x, x1, feats
         return x, x1

@@ -1,4 +1,4 @@
-"""The MAT generator: mapping network + two-stage synthesis, as one Flax module.
+"""The MAT generator: mapping network + two-stage synthesis (stage 1 alone with cfg.stages = 1), as one Flax module.
 
 Variables: 'params' (trainable, raw equalized-LR values) and 'buffers' (w_avg, noise_const).
 RNG streams: 'smm' (the two style-manipulation Bernoulli maps), 'noise' (decoder noise for
@@ -18,7 +18,8 @@ from mat_jax.models.synthesis import SynthesisNet
 
 def smm_shapes(cfg: MATConfig, batch: int, hw: tuple[int, int] | None = None):
     """Shapes of the two style-manipulation maps for images of size hw (default: the trained size):
-    stage 1 [B, L_mid, dim] (L_mid = 256 tokens at the trained size), stage 2 [B, h16, w16, nf(16)]."""
+    stage 1 [B, L_mid, dim] (L_mid = 256 tokens at the trained size), stage 2 [B, h16, w16, nf(16)]. The pair is
+    the same for every config, so callers draw and pass maps alike; a single-stage model ignores the second."""
     h, w = hw or (cfg.resolution, cfg.resolution)
     f1 = 2**cfg.stage1_n_down * 4  # image pixels per bottleneck token
     f2 = cfg.resolution // 16  # image pixels per stage-2 bottleneck pixel
@@ -27,7 +28,9 @@ def smm_shapes(cfg: MATConfig, batch: int, hw: tuple[int, int] | None = None):
 
 def noise_shapes(cfg: MATConfig, batch: int) -> dict[str, tuple[int, ...]]:
     """{name: [B, r, r, 1]} of every stage-2 decoder layer that adds noise (the `noises` argument of synthesize at the
-    trained size; stage 1 has no noise)."""
+    trained size; stage 1 has no noise, so a single-stage model has none)."""
+    if cfg.stages == 1:
+        return {}
     out = {"Dec_16x16/conv1": (batch, 16, 16, 1)}
     for r in range(5, cfg.res_log2 + 1):
         for conv in ("conv0", "conv1"):
@@ -57,7 +60,7 @@ class Generator(nn.Module):
 
     def synthesize(self, images, masks, ws, noise_mode="random", smm_maps=None, noises=None):
         """images [B,R,R,3] in [-1,1], masks [B,R,R,1] (1 = known, 0 = hole), ws [B,num_ws,w_dim]
-        -> (final [B,R,R,3], stage1 [B,R,R,3], aux dict of intermediates)."""
+        -> (final [B,R,R,3], stage1 [B,R,R,3], aux dict of intermediates); final = stage1 when cfg.stages = 1."""
         if isinstance(smm_maps, str):
             if smm_maps != "ones":
                 raise ValueError(f"smm_maps must be None, 'ones' or a pair of arrays, got {smm_maps!r}")

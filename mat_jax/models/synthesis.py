@@ -135,7 +135,8 @@ class SynthesisNet(nn.Module):
 
     smm_maps: (stage-1 map [B, L_mid, dim], stage-2 map [B,16,16,nf(16)]) of {0,1} values, or None
     to draw both from the 'smm' RNG stream. noises: optional {"Dec_RxR/convK": [B,R,R,1]} for
-    noise_mode='random' (otherwise drawn from the 'noise' stream).
+    noise_mode='random' (otherwise drawn from the 'noise' stream). With cfg.stages = 1 only `first_stage` is built:
+    final = stage 1's composite, the stage-2 map and the noises are not used.
     """
 
     cfg: MATConfig
@@ -149,6 +150,8 @@ class SynthesisNet(nn.Module):
         map1, map2 = (None, None) if smm_maps is None else smm_maps
         out1, aux1 = FirstStage(cfg, name="first_stage")(images, masks, ws, map1)
         aux = {f"stg1_{k}": v for k, v in aux1.items()}
+        if cfg.stages == 1:  # single stage: stage 1's composite is the output
+            return out1, out1, aux
         x = jnp.concatenate([masks - 0.5, images * masks + out1 * (1 - masks), images * masks], axis=-1)
         feats = Encoder(cfg, name="enc")(x)
         for r, f in feats.items():

@@ -4,9 +4,10 @@ The twin implements the official architecture family: any resolution the JAX mod
 (`channel_base`, `channel_max`, `stage1_dim`, `w_dim`, `z_dim`), class conditioning (`c_dim`), mapping depth,
 learning-rate multiplier and w_avg decay, depths, windows, heads, token map, MLP ratio, masked encoder layers,
 shifted windows on/off, style manipulation on/off, minibatch-std group / channels, and the cheap ablations
-`attention` ('mca' | 'window' | 'full') and `mask_update` ('window_or' | 'none'). The one switch it does not
-implement (`block='prenorm_residual'`: LayerNorms named after Flax, no official counterpart) is refused by name
-at construction.
+`attention` ('mca' | 'window' | 'full') and `mask_update` ('window_or' | 'none'). The switches it does not
+implement are refused by name at construction (`SUPPORTED`): `block='prenorm_residual'` and
+`stage1_embed='linear_patch'` (modules named after Flax, no official counterpart), `stages=1` and `d_stage1=False`
+(networks without official modules: the official code cannot load such weights).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ SUPPORTED = {
     "mask_update": ("window_or", "none"),
     "block": ("adjusted",),
     "stage1_embed": ("conv",),
+    "stages": (2,),
+    "d_stage1": (True,),
 }
 
 

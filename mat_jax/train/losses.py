@@ -1,7 +1,8 @@
 """The MAT loss terms (losses/loss.py `TwoStageLoss`, losses/pcp.py), as pure functions of logits and images.
 
 Every term is a per-sample quantity averaged over the global batch: with equal per-device batches that equals the
-official per-GPU mean averaged by DDP.
+official per-GPU mean averaged by DDP. The adversarial terms are per D branch; steps.py sums them over the branches
+the discriminator has (the stage-1 branch only with model.d_stage1).
 """
 
 from __future__ import annotations
@@ -14,33 +15,33 @@ from mat_jax.train.vgg import VGG19Features, widths_from_params
 PCP_LAYER_WEIGHTS = {"conv4_4": 0.25, "conv5_4": 0.5}  # official PerceptualLoss(layer_weights=...)
 
 
-def g_adversarial(logit_B1: jax.Array, logit_stg1_B1: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Non-saturating G loss on both D branches: mean softplus(-l), mean softplus(-l1)."""
-    return jnp.mean(jax.nn.softplus(-logit_B1)), jnp.mean(jax.nn.softplus(-logit_stg1_B1))
+def g_adversarial(logit_B1: jax.Array) -> jax.Array:
+    """Non-saturating G loss on one D branch: mean softplus(-l)."""
+    return jnp.mean(jax.nn.softplus(-logit_B1))
 
 
-def d_adversarial(fake_B1, fake_stg1_B1, real_B1, real_stg1_B1) -> tuple[jax.Array, jax.Array]:
-    """D loss per branch: mean softplus(l_fake) + mean softplus(-l_real), for the main and the stage-1 branch."""
-    main = jnp.mean(jax.nn.softplus(fake_B1)) + jnp.mean(jax.nn.softplus(-real_B1))
-    stg1 = jnp.mean(jax.nn.softplus(fake_stg1_B1)) + jnp.mean(jax.nn.softplus(-real_stg1_B1))
-    return main, stg1
+def d_adversarial(fake_B1: jax.Array, real_B1: jax.Array) -> jax.Array:
+    """D loss on one branch: mean softplus(l_fake) + mean softplus(-l_real)."""
+    return jnp.mean(jax.nn.softplus(fake_B1)) + jnp.mean(jax.nn.softplus(-real_B1))
 
 
-def r1_penalties(d_logits_fn, real_BxHxWx3: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Per-sample R1 penalties [B] of both branches.
+def r1_penalties(d_logits_fn, reals: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Per-sample R1 penalties [B] of every D branch.
 
-    `d_logits_fn(images, images_stg1) -> (logit [B,1], logit_stg1 [B,1])` (mask and params closed over). The real
-    image feeds both branches as two separate inputs; each penalty is the squared gradient of that branch's summed
-    logits w.r.t. its own image input (the mask channel is not penalised). The branches share no computation, so
-    one backward pass of sum(l) + sum(l1) yields both gradients.
+    `reals`: {branch: the real images [B,H,W,3]}, one separate input per branch (the same image for each);
+    `d_logits_fn(reals) -> {branch: logit [B,1]}` with the same branches (mask and params closed over). Each penalty
+    is the squared gradient of that branch's summed logits w.r.t. its own image input (the mask channel is not
+    penalised). The branches share no computation, so one backward pass of the summed logits yields every gradient.
     """
 
-    def summed(x, x1):
-        logit, logit1 = d_logits_fn(x, x1)
-        return jnp.sum(logit) + jnp.sum(logit1)
+    def summed(xs):
+        logits = d_logits_fn(xs)
+        if set(logits) != set(xs):
+            raise ValueError(f"R1: the discriminator returned branches {sorted(logits)} for inputs {sorted(xs)}")
+        return sum(jnp.sum(logit) for logit in logits.values())
 
-    g, g1 = jax.grad(summed, argnums=(0, 1))(real_BxHxWx3, real_BxHxWx3)
-    return jnp.sum(jnp.square(g), axis=(1, 2, 3)), jnp.sum(jnp.square(g1), axis=(1, 2, 3))
+    grads = jax.grad(summed)(reals)
+    return {k: jnp.sum(jnp.square(g), axis=(1, 2, 3)) for k, g in grads.items()}
 
 
 def perceptual(vgg_params, x_BxHxWx3: jax.Array, target_BxHxWx3: jax.Array) -> jax.Array:

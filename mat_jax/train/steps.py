@@ -6,6 +6,10 @@
   Dreg   (every d_reg_interval) separate D update: gamma/2 * (r1 + r1_stg1), times the interval (lazy R1)
   EMA    (every iteration)      G_ema <- G + beta * (G_ema - G); buffers (w_avg, noise_const) copied
 
+The stage-1 D terms (softplus(-l1), D's loss on stage 1, r1_stg1; metrics suffixed `_s1`) exist only with
+model.d_stage1: without that branch every phase uses the main one alone and reports no `_s1` metric, the same keys
+every step. With model.stages = 1 (which needs d_stage1 = False) the generator's final image is stage 1's.
+
 `main_step` = Gmain + Dmain + EMA + step increment; `r1_step` = Dreg (the loop runs it after `main_step` of every
 iteration i with i % d_reg_interval == 0; EMA touches only G and Dreg only D, so this order equals the official one).
 
@@ -294,21 +298,31 @@ def run_generator(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, k
     return final, stage1, buffers
 
 
-def _d_logits(recipe: Recipe, d_params, images, masks, images_stg1, c=None):
-    """Both D logits of one (micro-)batch; the minibatch-std groups are the big batch's (Recipe.micro_mbstd_shards
-    shards of a micro-batch)."""
+STAGE1 = "_s1"  # the stage-1 D branch's key in the per-branch dicts below, and its metrics' suffix
+
+
+def d_branches(cfg: MATConfig) -> tuple[str, ...]:
+    """The discriminator's branches, as keys of the per-branch dicts: "" (main) and STAGE1 when cfg.d_stage1."""
+    return ("", STAGE1) if cfg.d_stage1 else ("",)
+
+
+def _d_logits(recipe: Recipe, d_params, images, masks, images_stg1, c=None) -> dict[str, jax.Array]:
+    """{branch (d_branches): logits [B, 1] float32} of one (micro-)batch: the main branch on `images`, the stage-1
+    branch on `images_stg1` (not read without it); the minibatch-std groups are the big batch's
+    (Recipe.micro_mbstd_shards shards of a micro-batch)."""
     dt = COMPUTE_DTYPES[recipe.compute_dtype]
     c = None if c is None else c.astype(dt)
     shards = recipe.micro_mbstd_shards if images.shape[0] == recipe.micro_batch else recipe.mbstd_shards
-    logit, logit1 = recipe.discriminator.apply(
+    branches = d_branches(recipe.model)
+    logits = recipe.discriminator.apply(
         {"params": _cast(d_params, dt)},
         images.astype(dt),
         masks.astype(dt),
-        images_stg1.astype(dt),
+        images_stg1.astype(dt) if STAGE1 in branches else None,
         c,
         mbstd_shards=shards,
     )
-    return logit.astype(jnp.float32), logit1.astype(jnp.float32)
+    return {b: logit.astype(jnp.float32) for b, logit in zip(branches, logits[: len(branches)], strict=True)}
 
 
 def micro_batches(recipe: Recipe, batch: dict, sharding=None) -> dict:
@@ -346,17 +360,13 @@ def g_main(recipe: Recipe, g: dict, g_opt, d_params, batch: dict, key, vgg_param
         c = None if c_full is None else batch["label"][k]  # gen_c = real_c (module docstring)
         ws, _ = map_ws(recipe, {"params": g_params, "buffers": g["buffers"]}, lat, c_full)
         final, stage1 = synthesize(recipe, {"params": g_params, "buffers": buffers}, images, masks, ws, lat, k)
-        logit, logit1 = _d_logits(recipe, d_params, final, masks, stage1, c)
-        adv, adv1 = losses.g_adversarial(logit, logit1)
+        logits = _d_logits(recipe, d_params, final, masks, stage1, c)
+        adv = {b: losses.g_adversarial(logit) for b, logit in logits.items()}
         l1 = jnp.mean(jnp.abs(final - images))
-        total = adv + adv1 + recipe.l1_ratio * l1
-        m = {
-            "G/loss": adv,
-            "G/loss_s1": adv1,
-            "G/l1": l1,
-            "scores/fake_g": jnp.mean(logit),
-            "scores/fake_g_s1": jnp.mean(logit1),
-        }
+        total = sum(adv.values()) + recipe.l1_ratio * l1
+        m = {"G/l1": l1}
+        for b, logit in logits.items():
+            m[f"G/loss{b}"], m[f"scores/fake_g{b}"] = adv[b], jnp.mean(logit)
         if recipe.pcp_ratio > 0:
             pcp = losses.perceptual(vgg_params, final, images)
             total = total + recipe.pcp_ratio * pcp
@@ -390,23 +400,15 @@ def d_main(recipe: Recipe, d: dict, d_opt, g: dict, batch: dict, key):
         final, stage1 = jax.lax.stop_gradient(synthesize(recipe, g_run, images, masks, ws, lat, k))
 
         def loss_fn(d_params):
-            fake, fake1 = _d_logits(recipe, d_params, final, masks, stage1, c)
-            real, real1 = _d_logits(recipe, d_params, images, masks, images, c)
-            main, main1 = losses.d_adversarial(fake, fake1, real, real1)
-            m = {
-                "D/loss": main,
-                "D/loss_s1": main1,
-                "D/total": main + main1,
-                "scores/fake": jnp.mean(fake),
-                "scores/fake_s1": jnp.mean(fake1),
-                "scores/real": jnp.mean(real),
-                "scores/real_s1": jnp.mean(real1),
-                "signs/fake": jnp.mean(jnp.sign(fake)),
-                "signs/fake_s1": jnp.mean(jnp.sign(fake1)),
-                "signs/real": jnp.mean(jnp.sign(real)),
-                "signs/real_s1": jnp.mean(jnp.sign(real1)),
-            }
-            return main + main1, m
+            fake = _d_logits(recipe, d_params, final, masks, stage1, c)
+            real = _d_logits(recipe, d_params, images, masks, images, c)
+            m = {}
+            for b in fake:
+                m[f"D/loss{b}"] = losses.d_adversarial(fake[b], real[b])
+                m[f"scores/fake{b}"], m[f"scores/real{b}"] = jnp.mean(fake[b]), jnp.mean(real[b])
+                m[f"signs/fake{b}"], m[f"signs/real{b}"] = jnp.mean(jnp.sign(fake[b])), jnp.mean(jnp.sign(real[b]))
+            m["D/total"] = sum(m[f"D/loss{b}"] for b in fake)
+            return m["D/total"], m
 
         (_, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(d["params"])
         return grads, m
@@ -419,12 +421,17 @@ def d_main(recipe: Recipe, d: dict, d_opt, g: dict, batch: dict, key):
 
 
 def r1_loss(recipe: Recipe, d_params, batch: dict):
-    """Dreg loss of one (micro-)batch = mean((r1 + r1_stg1) * gamma / 2) * d_reg_interval, and its metrics."""
+    """Dreg loss of one (micro-)batch = mean((r1 + r1_stg1) * gamma / 2) * d_reg_interval (r1 alone without the
+    stage-1 branch), and its metrics."""
     images, masks, c = batch["image"], batch["mask"], batch.get("label")  # real_c
-    r1, r1_s1 = losses.r1_penalties(lambda x, x1: _d_logits(recipe, d_params, x, masks, x1, c), images)
-    reg = jnp.mean((r1 + r1_s1) * (recipe.r1_gamma / 2))
+    penalties = losses.r1_penalties(
+        lambda xs: _d_logits(recipe, d_params, xs[""], masks, xs.get(STAGE1), c),
+        {b: images for b in d_branches(recipe.model)},
+    )
+    reg = jnp.mean(sum(penalties.values()) * (recipe.r1_gamma / 2))
     total = reg * recipe.d_reg_interval
-    return total, {"R1/penalty": jnp.mean(r1), "R1/penalty_s1": jnp.mean(r1_s1), "R1/reg": reg, "R1/total": total}
+    m = {f"R1/penalty{b}": jnp.mean(p) for b, p in penalties.items()}
+    return total, {**m, "R1/reg": reg, "R1/total": total}
 
 
 def ema_update(recipe: Recipe, ema: dict, g: dict, step):

@@ -19,7 +19,9 @@ name (`tran_0`, `blocks_1`, `Dis_3`, `conv_2`) is a separate component officiall
 `Dis.3`, `conv.2`). `official_name()` is the only place that knows this. Modules that exist only in mat-jax
 ablations keep their Flax names (`norm1.scale`); their order follows the PyTorch convention (LayerNorms
 before the sublayer they normalise, the conditional `embed` before the mapping FCs, the discriminator's
-`mapping` first).
+`mapping` first). Ablations that drop modules list only the entries they build: `stages=1` has no stage-2
+`synthesis.*` entries (only `synthesis.first_stage.*` and the mapping), `d_stage1=False` no `Dis_stg1.*` /
+`fc*_stg1.*`.
 
 `check_state_dict` is the one validator of official-layout state dicts (every missing, unexpected,
 mis-shaped, non-numeric key and every constant buffer with non-official values named in one
@@ -220,8 +222,14 @@ def _first_stage(b: _Builder, p: Path, cfg: MATConfig) -> None:
 
 
 def _generator(b: _Builder, cfg: MATConfig) -> None:
-    img, log2 = cfg.img_channels, cfg.res_log2
     _first_stage(b, ("synthesis", "first_stage"), cfg)
+    if cfg.stages == 2:
+        _second_stage(b, cfg)
+    b.mapping(("mapping",), cfg, cfg.z_dim, cfg.w_dim, w_avg=cfg.w_avg_beta is not None)
+
+
+def _second_stage(b: _Builder, cfg: MATConfig) -> None:  # the synthesis entries after first_stage (stages=2)
+    img, log2 = cfg.img_channels, cfg.res_log2
     for r_log2 in range(log2, 3, -1):  # encoder, full res -> 16
         r = 2**r_log2
         ep = ("synthesis", "enc", f"EncConv_Block_{r}x{r}")
@@ -246,7 +254,6 @@ def _generator(b: _Builder, cfg: MATConfig) -> None:
         b.style_conv(dp + ("conv0",), nf(cfg, r // 2), nf(cfg, r), style_dim, r)
         b.style_conv(dp + ("conv1",), nf(cfg, r), nf(cfg, r), style_dim, r)
         b.to_rgb(dp + ("toRGB",), nf(cfg, r), style_dim, img)
-    b.mapping(("mapping",), cfg, cfg.z_dim, cfg.w_dim, w_avg=cfg.w_avg_beta is not None)
 
 
 def _discriminator(b: _Builder, cfg: MATConfig) -> None:
@@ -254,7 +261,8 @@ def _discriminator(b: _Builder, cfg: MATConfig) -> None:
     cmap_dim = c4 if cfg.c_dim > 0 else 0
     if cfg.c_dim > 0:  # the class embedding network (registered before the branches)
         b.mapping(("mapping",), cfg, 0, cmap_dim, w_avg=False)
-    for prefix, fc_suffix, div in (("Dis", "", 1), ("Dis_stg1", "_stg1", 2)):
+    branches = (("Dis", "", 1), ("Dis_stg1", "_stg1", 2)) if cfg.d_stage1 else (("Dis", "", 1),)
+    for prefix, fc_suffix, div in branches:
         b.conv((f"{prefix}_0", "conv"), cfg.img_channels + 1, nf(cfg, cfg.resolution) // div, 1)  # DisFromRGB
         for i, r_log2 in enumerate(range(log2, 2, -1), start=1):  # DisBlock R -> R/2, down to 4x4
             cin, cout = nf(cfg, 2**r_log2) // div, nf(cfg, 2 ** (r_log2 - 1)) // div
