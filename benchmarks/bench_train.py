@@ -197,20 +197,30 @@ def iteration_row(main: dict, rows: list[dict]) -> dict:
     return out
 
 
-def project(rows: list[dict], ns: list[int], chips: list, mfus: list[float], env: dict) -> list[tuple]:
-    """(title, lines, rows, cols) of the two projection tables from the single-device main rows."""
+def project(rows: list[dict], ns: list[int], chips: list, mfus: list[float], dtypes: list[str], env: dict) -> list:
+    """(title, lines, rows, cols) of the two projection tables from the single-device main rows: scaling of each
+    measured iteration, and each (case, knobs) projected on `chips` in each of `dtypes` (XLA's FLOP count is the
+    same in both compute dtypes; the dtype's own row is used where it was measured)."""
     iters = [iteration_row(r, rows) for r in rows if r["program"] == "main" and r["devices"] == 1]
+    for r in iters:
+        r["knobs"] = f"remat={r['remat']} accum={r['grad_accum_steps']} pcp={r['pcp_ratio']}"
     measured = {}  # (bytes, n) -> seconds, or None where this machine has fewer than n devices
     for r in iters:
         for n in ns:
             key = (int(r["grad_bytes"]), n)
             if key not in measured:
                 measured[key] = 0.0 if n == 1 else projection.allreduce_in_subprocess(key[0], n, r["platform"], env)
-    scaling, accel = [], []
+    scaling, groups = [], {}
     for r in iters:
         chip = hardware.lookup(r["device_kind"])
         scaling += projection.scaling_rows(r, ns, {n: measured[(int(r["grad_bytes"]), n)] for n in ns}, chip)
-        accel += projection.accelerator_rows(r, chips, mfus, ns)
+        groups.setdefault((r["case"], r["program"], r["knobs"]), {})[r["dtype"]] = r
+    accel = []
+    for by_dtype in groups.values():
+        for dtype in dtypes:
+            accel += projection.accelerator_rows(
+                by_dtype.get(dtype) or next(iter(by_dtype.values())), chips, mfus, ns, dtype
+            )
     here = sorted({f"{r['device_kind']} ({r['platform']}; host {r['host']})" for r in iters})
     chip_notes = [f"{c.name}: {c.interconnect}, ring bandwidth {c.allreduce_bw / 1e9:.0f} GB/s per chip" for c in chips]
     return [
@@ -280,6 +290,7 @@ def main() -> int:
     ap.add_argument("--project", nargs="*", type=int, default=[], help="device counts N of the projection tables")
     ap.add_argument("--project-chips", nargs="*", default=["H100 SXM", "H200 SXM", "A100 SXM"], help="hardware.py")
     ap.add_argument("--assume-mfu", nargs="*", type=float, default=[0.3, 0.5], help="MFUs of the projected chips")
+    ap.add_argument("--project-dtypes", nargs="*", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case in this process
     args = ap.parse_args()
     if args.one:
@@ -328,7 +339,7 @@ def main() -> int:
         return 1
     tables = [("bench_train: measured", report.hardware_lines(rows), rows, TRAIN_COLS)]
     if args.project:
-        tables += project(rows, args.project, chips, args.assume_mfu, env)
+        tables += project(rows, args.project, chips, args.assume_mfu, args.project_dtypes, env)
     for title, lines, trows, cols in tables:
         print(f"\n{title}\n" + "".join(f"  {x}\n" for x in lines) + report.table(trows, cols))
         if args.markdown:

@@ -122,11 +122,14 @@ def host_description() -> str:
 def run_fields(devices: list, dtype: str) -> dict:
     """The machine a run used and the peak its MFU is measured against (the first device's kind; runs use one
     kind)."""
+    import os
+
     import jax
 
     peak, source = peak_flops(devices[0], dtype)
     return {
         "host": host_description(),
+        "host_load_1m": os.getloadavg()[0],  # other processes on a shared machine slow the step and the peak
         "device_kind": devices[0].device_kind,
         "platform": devices[0].platform,
         "devices": len(devices),

@@ -90,6 +90,7 @@ def scaling_rows(row: dict, ns: list[int], measured: dict, chip: hardware.Chip |
             {
                 "case": row["case"],
                 "program": row["program"],
+                "knobs": row.get("knobs"),
                 "dtype": row["dtype"],
                 "n": n,
                 "step1_s": t1,
@@ -109,6 +110,7 @@ def scaling_rows(row: dict, ns: list[int], measured: dict, chip: hardware.Chip |
 SCALING_COLS = [
     Col("case", "case"),
     Col("program", "program"),
+    Col("knobs", "knobs"),
     Col("dtype", "dtype"),
     Col("N", "n"),
     Col("1-dev step s (measured)", "step1_s", ".3f"),
@@ -123,12 +125,12 @@ SCALING_COLS = [
 ]
 
 
-def accelerator_rows(row: dict, chips: list[hardware.Chip], mfus: list[float], ns: list[int]) -> list[dict]:
-    """Projected per-device images/s of `row`'s step (its per-device batch, XLA FLOPs per image, gradient bytes) on
-    each chip at each assumed MFU: compute = batch x FLOPs per image / (peak x MFU), plus the ring all-reduce on N
-    chips (N = 1 always included)."""
+def accelerator_rows(row: dict, chips: list[hardware.Chip], mfus: list[float], ns: list[int], dtype: str) -> list:
+    """Projected per-device images/s in `dtype` of `row`'s step (its per-device batch, XLA FLOPs per image, gradient
+    bytes) on each chip at each assumed MFU: compute = batch x FLOPs per image / (peak x MFU), plus the ring
+    all-reduce on N chips (N = 1 always included)."""
     out, ns = [], sorted({1, *ns})
-    b, flops_img, nbytes, dtype = row["batch_per_device"], row["gflop_per_image"] * 1e9, row["grad_bytes"], row["dtype"]
+    b, flops_img, nbytes = row["batch_per_device"], row["gflop_per_image"] * 1e9, row["grad_bytes"]
     for chip in chips:
         peak = chip.peak(dtype)
         for mfu in mfus:
@@ -136,7 +138,9 @@ def accelerator_rows(row: dict, chips: list[hardware.Chip], mfus: list[float], n
             r = {
                 "case": row["case"],
                 "program": row["program"],
+                "knobs": row.get("knobs"),
                 "dtype": dtype,
+                "flops_from": f"{row['dtype']} run",
                 "chip": chip.name,
                 "peak_tflops": peak / 1e12,
                 "gflop_per_image": flops_img / 1e9,
@@ -156,10 +160,12 @@ def accelerator_cols(ns: list[int]) -> list[Col]:
     return [
         Col("case", "case"),
         Col("program", "program"),
+        Col("knobs", "knobs"),
         Col("dtype", "dtype"),
         Col("chip (projected)", "chip"),
         Col("peak TFLOP/s", "peak_tflops", ".1f"),
         Col("GFLOP/img (XLA)", "gflop_per_image", ".0f"),
+        Col("FLOPs of", "flops_from"),
         Col("MFU assumed", "mfu", ".0%"),
         Col(f"MFU for {GOAL_IMAGES_PER_S:.0f} img/s", "mfu_for_goal", ".1%"),
         Col("step s (1 chip)", "step_s", ".4f"),

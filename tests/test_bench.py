@@ -92,12 +92,14 @@ def test_scaling_rows_add_measured_or_projected_allreduce():
 
 
 def test_accelerator_rows_from_flops_and_assumed_mfu():
-    (r,) = projection.accelerator_rows(ROW, [hardware.by_name("H200 SXM")], [0.5], [8])
+    (r,) = projection.accelerator_rows(ROW, [hardware.by_name("H200 SXM")], [0.5], [8], "bfloat16")
     compute = 4 * 3500e9 / (989.4e12 * 0.5)
     assert r["step_s"] == pytest.approx(compute)
     assert r["img_s_1"] == pytest.approx(4 / compute)
     assert r["img_s_8"] == pytest.approx(4 / (compute + 2 * 7 / 8 * 4e8 / 450e9))
     assert r["mfu_for_goal"] == pytest.approx(40 * 3500e9 / 989.4e12)
+    (tf32,) = projection.accelerator_rows(ROW, [hardware.by_name("H200 SXM")], [0.5], [8], "float32")
+    assert tf32["step_s"] == pytest.approx(4 * 3500e9 / (494.7e12 * 0.5)) and tf32["flops_from"] == "bfloat16 run"
 
 
 def test_iteration_row_amortises_lazy_r1():
