@@ -1,11 +1,13 @@
-"""Speed and memory of the MAT generator and discriminator forward on this machine.
+"""Speed and memory of the MAT generator and discriminator forward on any backend.
 
-Each case runs in a fresh subprocess so its peak RSS is its own. Prints a table: XLA compile time,
-steady forward latency (median of --iters), peak RSS, XLA's FLOP count (counted with XLA's own convolutions,
-see xla_flops.py) and the achieved GFLOP/s.
+Each case runs in a fresh subprocess so its peak memory is its own. Prints a table per run: XLA compile time,
+steady forward latency (median and min of --iters), images/s per device and per host, XLA's FLOPs per image
+(counted with XLA's own convolutions, see xla_flops.py), achieved TFLOP/s, MFU against the device's peak for the
+dtype (hardware.py: spec sheets, or the measured matmul peak on CPU) and peak memory (device peak on GPU/TPU, RSS on
+CPU), for each case x --dtypes (bfloat16: weights and inputs cast, as train.compute_dtype does).
 
-    python benchmarks/bench_models.py                 # G 256/512 at batch 1 and 4, D 256/512
-    python benchmarks/bench_models.py --cases G256x1 G512x1 --iters 5
+    python benchmarks/bench_models.py                 # G 256/512 at batch 1 and 4, D 256/512, float32
+    python benchmarks/bench_models.py --cases G256x1 G512x1 --iters 5 --dtypes float32 bfloat16
 
 Reference (official PyTorch, eager, 2 threads, this machine kind): G 512 11.6 s / 1.70 GB,
 G 256 3.68 s / 0.97 GB at batch 1 (../shared/reference/official-baseline.md).
@@ -16,36 +18,42 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import subprocess
 import sys
+
+import report
+from report import Col
 
 DEFAULT_CASES = ["G256x1", "G256x4", "G512x1", "G512x4", "D256x1", "D512x1"]
 
 
-def _child(case: str, iters: int) -> dict:
-    import resource
+def _child(case: str, iters: int, dtype: str) -> dict:
     import statistics
     import time
 
+    import hardware
     import jax
     import jax.numpy as jnp
     import numpy as np
     from xla_flops import reference_flops  # benchmarks/ (this script's folder)
 
     from mat_jax.models import Discriminator, Generator, MATConfig
+    from mat_jax.train.steps import COMPUTE_DTYPES, cast_floating
     from mat_jax.weights.layout import abstract_variables
 
     net, rest = case[0], case[1:]
     res, batch = (int(v) for v in rest.split("x"))
-    cfg = MATConfig(resolution=res)
+    cfg, dt = MATConfig(resolution=res), COMPUTE_DTYPES[dtype]
     rng = np.random.default_rng(0)
     variables = jax.tree.map(
         lambda s: jnp.asarray(rng.standard_normal(s.shape, np.float32)), abstract_variables(cfg, net)
     )
-    images = jnp.asarray(rng.uniform(-1, 1, (batch, res, res, 3)).astype(np.float32))
-    masks = np.ones((batch, res, res, 1), np.float32)
-    masks[:, res // 4 : 3 * res // 4, res // 8 : res // 2] = 0
-    masks = jnp.asarray(masks)
+    images_BxRxRx3 = jnp.asarray(rng.uniform(-1, 1, (batch, res, res, 3)).astype(np.float32))
+    masks_BxRxRx1 = np.ones((batch, res, res, 1), np.float32)  # 1 = known pixel
+    masks_BxRxRx1[:, res // 4 : 3 * res // 4, res // 8 : res // 2] = 0
+    inputs = (variables, images_BxRxRx3, jnp.asarray(masks_BxRxRx1))
+    variables, images_BxRxRx3, masks_BxRxRx1 = cast_floating(inputs, dt)
 
     def build(c):  # the forward of `c` (c.conv: the convolution algorithm)
         if net == "G":
@@ -54,11 +62,10 @@ def _child(case: str, iters: int) -> dict:
 
     fn = jax.jit(build(cfg))
     if net == "G":
-        ws = jnp.asarray(rng.standard_normal((batch, cfg.num_ws, cfg.w_dim), np.float32))
-        args = (variables, images, masks, ws)
+        ws_BxNxW = jnp.asarray(rng.standard_normal((batch, cfg.num_ws, cfg.w_dim), np.float32)).astype(dt)
+        args = (variables, images_BxRxRx3, masks_BxRxRx1, ws_BxNxW)
     else:
-        args = (variables, images, masks)
-    rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        args = (variables, images_BxRxRx3, masks_BxRxRx1)
     t0 = time.perf_counter()
     compiled = fn.lower(*args).compile()
     compile_s = time.perf_counter() - t0
@@ -69,23 +76,38 @@ def _child(case: str, iters: int) -> dict:
         jax.block_until_ready(compiled(*args))
         times.append(time.perf_counter() - t0)
     step = statistics.median(times)
+    devices = jax.devices()[:1]
+    memory = hardware.peak_memory_fields(devices)
+    machine = hardware.run_fields(devices, dtype)  # CPU: measures the matmul peak
     flops = reference_flops(build(cfg.replace(conv="xla")), *args)  # after timing: traces it again
     return dict(
         case=case,
         compile_s=compile_s,
         fwd_s=step,
         fwd_min_s=min(times),
-        flops=flops,
-        gflops_per_s=flops / step / 1e9,
-        rss_setup_gb=rss_setup,
-        rss_peak_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+        xla_flops=flops,
+        **machine,
+        **memory,
+        **report.speed(flops, step, batch, 1, machine["local_devices"], machine["peak_flops"]),
     )
+
+
+MODEL_COLS = [
+    Col("case", "case"),
+    Col("dtype", "dtype"),
+    Col("compile s", "compile_s", ".1f"),
+    Col("fwd s (med)", "fwd_s", ".3f"),
+    Col("fwd s (min)", "fwd_min_s", ".3f"),
+    *report.SPEED_COLS,
+]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES, help="NETRESxBATCH, e.g. G512x1 D256x1")
     parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--dtypes", nargs="*", default=["float32"], choices=["float32", "bfloat16"])
+    parser.add_argument("--markdown", type=pathlib.Path, help="append the table here as markdown")
     parser.add_argument(
         "--malloc",
         choices=["default", "hugepage"],
@@ -96,7 +118,7 @@ def main() -> int:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(_child(args.child, args.iters)), flush=True)
+        print("RESULT " + json.dumps(_child(args.child, args.iters, args.dtypes[0])), flush=True)
         return 0
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
     if args.malloc == "hugepage":
@@ -107,28 +129,23 @@ def main() -> int:
         f"{k}={os.environ.get(k, d)}" for k, d in (("MAT_JAX_CONV_GRAD", "auto"), ("MAT_JAX_WINOGRAD", "1"))
     )
     print(f"malloc={args.malloc} {conv_env}")
-    print(
-        f"{'case':<8} {'compile s':>9} {'fwd s (med)':>11} {'fwd s (min)':>11} {'GFLOP':>8} {'GFLOP/s':>8} "
-        f"{'RSS setup GB':>12} {'RSS peak GB':>11}"
-    )
-    for case in args.cases:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", case, "--iters", str(args.iters)],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
+    rows = []
+    for case, dtype in ((c, d) for c in args.cases for d in args.dtypes):
+        cmd = [sys.executable, __file__, "--child", case, "--iters", str(args.iters), "--dtypes", dtype]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:
-            print(f"{case:<8} FAILED (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+            print(f"{case} {dtype}: FAILED (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
             continue
-        r = json.loads(lines[-1][7:])
-        print(
-            f"{case:<8} {r['compile_s']:>9.1f} {r['fwd_s']:>11.2f} {r['fwd_min_s']:>11.2f} {r['flops'] / 1e9:>8.1f} "
-            f"{r['gflops_per_s']:>8.1f} {r['rss_setup_gb']:>12.2f} {r['rss_peak_gb']:>11.2f}",
-            flush=True,
-        )
-    return 0
+        rows.append(json.loads(lines[-1][7:]))
+        print(f"{case} {dtype}: {rows[-1]['fwd_s']:.3f} s, MFU {rows[-1]['mfu']:.1%}", flush=True)
+    if not rows:
+        return 1
+    title, lines = f"bench_models: measured ({conv_env})", report.hardware_lines(rows)
+    print(f"\n{title}\n" + "".join(f"  {x}\n" for x in lines) + report.table(rows, MODEL_COLS))
+    if args.markdown:
+        report.write_markdown(args.markdown, title, lines, report.table(rows, MODEL_COLS, markdown=True))
+    return 0 if len(rows) == len(args.cases) * len(args.dtypes) else 1
 
 
 if __name__ == "__main__":

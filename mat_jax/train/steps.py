@@ -212,7 +212,8 @@ def iteration_keys(state: dict) -> tuple[jax.Array, jax.Array]:
 # Generator run (mapping + style mixing + synthesis)
 
 
-def _cast(tree, dtype):
+def cast_floating(tree, dtype):
+    """Every floating leaf of `tree` in `dtype` (the compute dtype's copy of float32 masters); others unchanged."""
     return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
@@ -275,7 +276,7 @@ def synthesize(recipe: Recipe, g_vars: dict, images_BxRxRx3, masks_BxRxRx1, ws_B
     n, dt = lat["z"].shape[0] // images_BxRxRx3.shape[0], COMPUTE_DTYPES[recipe.compute_dtype]
     rows = lambda x: _rows(x, k, n).astype(dt)
     final, stage1, _ = recipe.generator.apply(
-        _cast(g_vars, dt),
+        cast_floating(g_vars, dt),
         images_BxRxRx3.astype(dt),
         masks_BxRxRx1.astype(dt),
         rows(ws_BxNxW),
@@ -315,7 +316,7 @@ def _d_logits(recipe: Recipe, d_params, images, masks, images_stg1, c=None) -> d
     shards = recipe.micro_mbstd_shards if images.shape[0] == recipe.micro_batch else recipe.mbstd_shards
     branches = d_branches(recipe.model)
     logits = recipe.discriminator.apply(
-        {"params": _cast(d_params, dt)},
+        {"params": cast_floating(d_params, dt)},
         images.astype(dt),
         masks.astype(dt),
         images_stg1.astype(dt) if STAGE1 in branches else None,
