@@ -22,17 +22,17 @@ import pathlib
 import subprocess
 import sys
 
+import hardware
 import report
 from report import Col
 
 DEFAULT_CASES = ["G256x1", "G256x4", "G512x1", "G512x4", "D256x1", "D512x1"]
 
 
-def _child(case: str, iters: int, dtype: str) -> dict:
+def _child(case: str, iters: int, dtype: str, peak: tuple[float, str] | None = None) -> dict:
     import statistics
     import time
 
-    import hardware
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -78,7 +78,7 @@ def _child(case: str, iters: int, dtype: str) -> dict:
     step = statistics.median(times)
     devices = jax.devices()[:1]
     memory = hardware.peak_memory_fields(devices)
-    machine = hardware.run_fields(devices, dtype)  # CPU: measures the matmul peak
+    machine = hardware.run_fields(devices, dtype, peak)
     flops = reference_flops(build(cfg.replace(conv="xla")), *args)  # after timing: traces it again
     return dict(
         case=case,
@@ -116,9 +116,10 @@ def main() -> int:
         "`mat-jax train` sets (mat_jax/runtime.py)",
     )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--peak", type=json.loads, help=argparse.SUPPRESS)  # [FLOP/s, source] for --child
     args = parser.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(_child(args.child, args.iters, args.dtypes[0])), flush=True)
+        print("RESULT " + json.dumps(_child(args.child, args.iters, args.dtypes[0], args.peak)), flush=True)
         return 0
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
     if args.malloc == "hugepage":
@@ -129,9 +130,11 @@ def main() -> int:
         f"{k}={os.environ.get(k, d)}" for k, d in (("MAT_JAX_CONV_GRAD", "auto"), ("MAT_JAX_WINOGRAD", "1"))
     )
     print(f"malloc={args.malloc} {conv_env}")
+    peaks = hardware.peaks_in_subprocess(args.dtypes, env)  # one peak per dtype for the whole sweep
     rows = []
     for case, dtype in ((c, d) for c in args.cases for d in args.dtypes):
         cmd = [sys.executable, __file__, "--child", case, "--iters", str(args.iters), "--dtypes", dtype]
+        cmd += ["--peak", json.dumps(peaks[dtype])]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:

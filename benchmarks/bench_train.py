@@ -77,8 +77,10 @@ def run_case(
     accum: int = 1,
     devices: int = 1,
     pcp: float = 0.0,
+    peak: tuple[float, str] | None = None,
 ) -> dict:
-    """Time `program` of config `name` at `batch` images per device on the first `devices` local devices."""
+    """Time `program` of config `name` at `batch` images per device on the first `devices` local devices (MFU
+    against `peak` = (FLOP/s, source), or hardware.peak_flops found here)."""
     import jax
     import numpy as np
     from xla_flops import reference_flops
@@ -110,6 +112,7 @@ def run_case(
         "image": rng.uniform(-1, 1, (global_batch, res, res, 3)).astype(np.float32),
         "mask": (rng.uniform(size=(global_batch, res, res, 1)) > 0.5).astype(np.float32),  # 1 = known pixel
     }
+    batch_dev = {k: jax.device_put(v, sharding.batch_sharding(mesh)) for k, v in batch_np.items()}  # timed: no copy
     vgg = jax.device_put(random_vgg19_params(jax.random.key(1)), sharding.replicated(mesh)) if pcp > 0 else None
     progs = programs.build(recipe, mesh, int(config.mesh.fsdp_min_size))
     state = progs.init(jax.random.key(0))
@@ -119,7 +122,7 @@ def run_case(
         return {"main": prg.main_step, "r1": prg.r1_step, "official": _official_step(rec)}[program]
 
     fn = build(recipe, progs)
-    args = (state, batch_np, vgg) if program == "main" else (state, batch_np)
+    args = (state, batch_dev, vgg) if program == "main" else (state, batch_dev)
 
     t0 = time.perf_counter()
     lowered = fn.lower(*args)
@@ -136,7 +139,7 @@ def run_case(
             args = (out[0], *args[1:])
     step_s = float(np.median(times[1:] if len(times) > 1 else times))
     memory = hardware.peak_memory_fields(devs)  # before anything else allocates
-    machine = hardware.run_fields(devs, dtype)  # CPU: measures the matmul peak
+    machine = hardware.run_fields(devs, dtype, peak)
     recipe_xla = dataclasses.replace(recipe, model=recipe.model.replace(conv="xla"))
     flops = reference_flops(
         build(recipe_xla, programs.build(recipe_xla, mesh, int(config.mesh.fsdp_min_size))), *args
@@ -245,7 +248,7 @@ def project(rows: list[dict], ns: list[int], chips: list, mfus: list[float], dty
     ]
 
 
-def _child_cmd(case: str, program: str, dtype: str, remat: str, accum: int, args) -> list[str]:
+def _child_cmd(case: str, program: str, dtype: str, remat: str, accum: int, args, peak: list) -> list[str]:
     return [
         sys.executable,
         __file__,
@@ -263,6 +266,8 @@ def _child_cmd(case: str, program: str, dtype: str, remat: str, accum: int, args
         str(args.devices),
         "--pcp",
         str(args.pcp),
+        "--peak",
+        json.dumps(peak),
     ]
 
 
@@ -292,11 +297,12 @@ def main() -> int:
     ap.add_argument("--assume-mfu", nargs="*", type=float, default=[0.3, 0.5], help="MFUs of the projected chips")
     ap.add_argument("--project-dtypes", nargs="*", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case in this process
+    ap.add_argument("--peak", type=json.loads, help=argparse.SUPPRESS)  # internal: [FLOP/s, source] for --one
     args = ap.parse_args()
     if args.one:
         name, batch, program = args.one.split(":")
         knobs = dict(dtype=args.dtypes[0], remat=args.remat[0], accum=args.grad_accum[0], devices=args.devices)
-        row = run_case(name, int(batch), args.steps, program, pcp=args.pcp, **knobs)
+        row = run_case(name, int(batch), args.steps, program, pcp=args.pcp, peak=args.peak, **knobs)
         print("RESULT " + json.dumps(row), flush=True)
         return 0
     try:  # unknown names fail before anything runs
@@ -315,10 +321,11 @@ def main() -> int:
         from mat_jax.runtime import malloc_env
 
         env = malloc_env(env) or env
+    peaks = hardware.peaks_in_subprocess(args.dtypes, env)  # one peak per dtype for the whole sweep
     rows = []
     knobs = [(d, r, a) for d in args.dtypes for r in args.remat for a in args.grad_accum]
     for case, program, (dtype, remat, accum) in ((c, p, k) for c in args.cases for p in args.programs for k in knobs):
-        cmd = _child_cmd(case, program, dtype, remat, accum, args)
+        cmd = _child_cmd(case, program, dtype, remat, accum, args, peaks[dtype])
         res = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
         line = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
         if res.returncode or not line:

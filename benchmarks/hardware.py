@@ -98,12 +98,27 @@ def measure_matmul_peak(dtype: str, n: int = 2048, repeats: int = 10, device=Non
     return 2 * n**3 / best
 
 
-def peak_flops(device, dtype: str) -> tuple[float, str]:
+def peak_flops(device, dtype: str, repeats: int = 20) -> tuple[float, str]:
     """(peak FLOP/s for `dtype` on `device`, where it comes from): the table for known chips, else measured."""
     chip = lookup(device.device_kind)
     if chip is not None:
         return chip.peak(dtype), f"{chip.name} spec sheet"
-    return measure_matmul_peak(dtype, device=device), f"measured {dtype} matmul (2048^3, best of 10)"
+    peak = measure_matmul_peak(dtype, repeats=repeats, device=device)
+    return peak, f"measured {dtype} matmul (2048^3, best of {repeats})"
+
+
+def peaks_in_subprocess(dtypes: list[str], env: dict) -> dict[str, list]:
+    """{dtype: [peak FLOP/s, source]} of this machine's first device, found once in a fresh process, so that every
+    case of a sweep is measured against the same peak (a CPU's measured peak varies with other load)."""
+    import json
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, __file__, "--peaks", *dtypes], env=env, capture_output=True, text=True)
+    lines = [x for x in res.stdout.splitlines() if x.startswith("RESULT ")]
+    if res.returncode or not lines:
+        raise RuntimeError(f"peak measurement failed ({res.returncode}):\n{res.stderr[-2000:]}")
+    return json.loads(lines[0][7:])
 
 
 def host_description() -> str:
@@ -119,14 +134,14 @@ def host_description() -> str:
     return f"{model}, {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores"
 
 
-def run_fields(devices: list, dtype: str) -> dict:
+def run_fields(devices: list, dtype: str, peak: tuple[float, str] | None = None) -> dict:
     """The machine a run used and the peak its MFU is measured against (the first device's kind; runs use one
-    kind)."""
+    kind): `peak` = (FLOP/s, source) as peaks_in_subprocess found it, or None to find it here."""
     import os
 
     import jax
 
-    peak, source = peak_flops(devices[0], dtype)
+    peak, source = peak if peak is not None else peak_flops(devices[0], dtype)
     return {
         "host": host_description(),
         "host_load_1m": os.getloadavg()[0],  # other processes on a shared machine slow the step and the peak
@@ -164,3 +179,15 @@ def chip_allreduce_s(chip: Chip, nbytes: float, n: int) -> float:
     if n > chip.node_size and not chip.network_bw:
         raise ValueError(f"{chip.name}: {n} chips exceed its interconnect ({chip.node_size}) and no network is known")
     return ring_allreduce_s(nbytes, n, bw)
+
+
+if __name__ == "__main__":  # python benchmarks/hardware.py --peaks float32 bfloat16 (peaks_in_subprocess)
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="Peak FLOP/s of this machine's first device per dtype")
+    ap.add_argument("--peaks", nargs="+", choices=["float32", "bfloat16"], required=True)
+    import jax
+
+    device = jax.devices()[0]
+    print("RESULT " + json.dumps({d: list(peak_flops(device, d)) for d in ap.parse_args().peaks}), flush=True)

@@ -169,7 +169,7 @@ def accelerator_cols(ns: list[int]) -> list[Col]:
         Col("MFU assumed", "mfu", ".0%"),
         Col(f"MFU for {GOAL_IMAGES_PER_S:.0f} img/s", "mfu_for_goal", ".1%"),
         Col("step s (1 chip)", "step_s", ".4f"),
-    ] + [Col(f"img/s/device, {n} chips", f"img_s_{n}", ".1f") for n in ns]
+    ] + [Col(f"img/s/device, {n} chip{'s' * (n > 1)}", f"img_s_{n}", ".1f") for n in ns]
 
 
 def main() -> int:
