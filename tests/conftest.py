@@ -17,9 +17,14 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+CACHE_MAX_BYTES = 8 * 2**30
 jax.config.update("jax_compilation_cache_dir", str(REPO / ".jax_cache"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+# Test workers (pytest -n) and the training subprocesses share this cache. Without a size limit jax writes an entry
+# with a plain write_bytes and reads it unlocked, so a process can read another's half-written executable; with one,
+# every read and write holds the cache's file lock (filelock). The suite's cache is ~0.1 GB.
+jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
 
 SHARED = pathlib.Path(os.environ.get("MAT_JAX_SHARED", REPO.parent / "shared"))
 GOLDEN = SHARED / "golden"

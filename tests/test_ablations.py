@@ -8,6 +8,7 @@ term unchanged."""
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import pathlib
 
@@ -59,7 +60,7 @@ def _micro_inputs(cfg):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", VARIANTS, ids=lambda p: p.stem)
-def test_variant_forward_runs_at_micro_size(path):
+def test_variant_forward_runs_at_micro_size(path, _release_programs):
     cfg = _checked_variant(path)
     if cfg is None:
         return
@@ -68,6 +69,17 @@ def test_variant_forward_runs_at_micro_size(path):
     assert final.shape == stage1.shape == (1, cfg.resolution, cfg.resolution, 3)
     assert bool(jnp.all(jnp.isfinite(final)))
     np.testing.assert_array_equal(np.asarray(final)[:, :8], np.asarray(images)[:, :8])  # known pixels kept
+
+
+@pytest.fixture
+def _release_programs():
+    """Drop this test's compiled programs when it ends: the slow tests below compile a model per variant, and one
+    process that keeps them all alive runs out of memory maps (vm.max_map_count) inside a later compile (conftest.py
+    does the same per module)."""
+    yield
+    _forward.cache_clear()
+    jax.clear_caches()
+    gc.collect()
 
 
 def _checked_variant(path):
@@ -122,7 +134,7 @@ FAST_TRAINED = ("single_stage",)
     "name",
     [p.stem if p.stem in FAST_TRAINED else pytest.param(p.stem, marks=pytest.mark.slow) for p in VARIANTS],
 )
-def test_variant_trains_a_step_and_checkpoints(tmp_path, name):
+def test_variant_trains_a_step_and_checkpoints(tmp_path, name, _release_programs):
     from mat_jax.train import nets_io
 
     config = micro_config(*_variant_overrides(REPO / "configs" / "ablations" / f"{name}.py"), "train.total_steps=1")

@@ -52,6 +52,7 @@ def subprocess_env(**extra: str) -> dict:
             "JAX_COMPILATION_CACHE_DIR": str(REPO / ".jax_cache"),
             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+            "JAX_COMPILATION_CACHE_MAX_SIZE": str(jax.config.jax_compilation_cache_max_size),  # locked: conftest.py
             "PYTHONUNBUFFERED": "1",
         }
     )
