@@ -38,6 +38,11 @@ def golden_dir():
     return GOLDEN
 
 
+def _release() -> None:
+    jax.clear_caches()
+    gc.collect()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _release_compiled_programs():
     """Drop every compiled executable once a test module is done (its module fixtures are torn down first).
@@ -47,5 +52,12 @@ def _release_compiled_programs():
     a later compile. Recompiling in a later module is a hit in the persistent cache.
     """
     yield
-    jax.clear_caches()
-    gc.collect()
+    _release()
+
+
+@pytest.fixture
+def release_compiled_programs():
+    """The same after one test, for tests that each compile a model of their own (a module of them would run out of
+    memory maps before its end)."""
+    yield
+    _release()

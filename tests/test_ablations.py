@@ -8,7 +8,6 @@ term unchanged."""
 from __future__ import annotations
 
 import functools
-import gc
 import json
 import pathlib
 
@@ -72,19 +71,15 @@ def test_variant_forward_runs_at_micro_size(path, _release_programs):
 
 
 @pytest.fixture
-def _release_programs():
-    """Drop this test's compiled programs when it ends: the slow tests below compile a model per variant, and one
-    process that keeps them all alive runs out of memory maps (vm.max_map_count) inside a later compile (conftest.py
-    does the same per module)."""
+def _release_programs(release_compiled_programs):
+    """Each slow test below compiles a model of its own: drop it when the test ends (conftest.py says why)."""
     yield
     _forward.cache_clear()
-    jax.clear_caches()
-    gc.collect()
 
 
-def _checked_variant(path):
-    """The micro model config of a variant after checking it is one design choice over the base recipe; None for a
-    loss / data variant (its generator is the micro one)."""
+def _checked_config(path):
+    """(micro config, its MATConfig, whether the variant changes the model) of a variant, after checking it is one
+    design choice over the base recipe."""
     overrides = _variant_overrides(path)
     assert 1 <= len(overrides) <= 2, overrides  # a variant is one design choice over the base recipe
     config = micro_config(*overrides)
@@ -95,7 +90,14 @@ def _checked_variant(path):
         assert override_of(key, list(got) if isinstance(got, tuple) else got) == item
     data_cfg, cfg = loop.check_config(config)
     assert cfg == model_config(config) and data_cfg.resolution == 32
-    return cfg if any(o.startswith("model.") for o in overrides) else None
+    return config, cfg, any(o.startswith("model.") for o in overrides)
+
+
+def _checked_variant(path):
+    """The micro model config of a variant (checked); None for a loss / data variant (its generator is the micro
+    one)."""
+    _, cfg, changes_model = _checked_config(path)
+    return cfg if changes_model else None
 
 
 @pytest.mark.parametrize("path", VARIANTS, ids=lambda p: p.stem)
@@ -106,9 +108,7 @@ def test_variant_changes_one_design_choice_and_traces_a_whole_training_step(path
     variant is the slow test above; every variant trains a step in the test after this one (one in the fast suite)."""
     from mat_jax.train import sharding, steps
 
-    _checked_variant(path)
-    config = micro_config(*_variant_overrides(path))
-    _, cfg = loop.check_config(config)
+    config, cfg, _ = _checked_config(path)
     recipe = loop.recipe_from_config(config, sharding.make_mesh(1, jax.devices()[:1]))
     state = jax.eval_shape(functools.partial(steps.init_state, recipe), jax.random.key(0))
     b, r = int(config.train.global_batch_size), cfg.resolution
